@@ -1,0 +1,190 @@
+//! The machine's processes as /proc shows them, behind the [`Procfs`] trait so that listeners'
+//! decisions are tested without real processes.
+//!
+//! The process tree comes from one scan of `/proc/*/stat` (field 4 is the parent pid):
+//! `/proc/<pid>/task/<tid>/children` would be cheaper but needs CONFIG_PROC_CHILDREN, which
+//! many kernels (this project's CI among them) lack. Threads are not listed in /proc, only
+//! thread-group leaders, which is what oom_score_adj and memory accounting work on.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+/// Parent links of every process at one moment.
+#[derive(Debug, Clone, Default)]
+pub struct ProcessTree {
+    parent: HashMap<u32, u32>,
+}
+
+impl ProcessTree {
+    /// From (pid, parent pid) pairs.
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (u32, u32)>) -> ProcessTree {
+        ProcessTree {
+            parent: pairs.into_iter().collect(),
+        }
+    }
+
+    pub fn parent_of(&self, pid: u32) -> Option<u32> {
+        self.parent.get(&pid).copied()
+    }
+
+    /// Every descendant of `pid` (children, grandchildren, ...), parents before children.
+    pub fn descendants(&self, pid: u32) -> Vec<u32> {
+        let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
+        for (&child, &parent) in &self.parent {
+            children.entry(parent).or_default().push(child);
+        }
+        let mut out = Vec::new();
+        let mut next = vec![pid];
+        while let Some(p) = next.pop() {
+            if let Some(kids) = children.get(&p) {
+                for &k in kids {
+                    // A pid cannot be its own ancestor, but a racy scan could show a loop.
+                    if k != pid && !out.contains(&k) {
+                        out.push(k);
+                        next.push(k);
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// What listeners need of /proc.
+pub trait Procfs {
+    /// The parent pid of `pid`. `NotFound` if the process is gone.
+    fn parent(&self, pid: u32) -> io::Result<u32>;
+    /// One scan of every process.
+    fn tree(&self) -> io::Result<ProcessTree>;
+    fn oom_score_adj(&self, pid: u32) -> io::Result<i32>;
+    fn set_oom_score_adj(&self, pid: u32, score: i32) -> io::Result<()>;
+}
+
+/// The real /proc (or another mount of procfs).
+#[derive(Debug, Clone)]
+pub struct Proc {
+    root: PathBuf,
+}
+
+impl Default for Proc {
+    fn default() -> Self {
+        Proc {
+            root: PathBuf::from("/proc"),
+        }
+    }
+}
+
+impl Proc {
+    fn path(&self, pid: u32, file: &str) -> PathBuf {
+        self.root.join(pid.to_string()).join(file)
+    }
+}
+
+/// The parent pid from the text of /proc/<pid>/stat. The command name (field 2) is in
+/// parentheses and may itself contain spaces and parentheses, so parse after the last ')'.
+pub fn parse_stat_ppid(stat: &str) -> Option<u32> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_ascii_whitespace();
+    let _state = fields.next()?;
+    fields.next()?.parse().ok()
+}
+
+fn invalid(what: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what)
+}
+
+impl Procfs for Proc {
+    fn parent(&self, pid: u32) -> io::Result<u32> {
+        let stat = fs::read_to_string(self.path(pid, "stat"))?;
+        parse_stat_ppid(&stat).ok_or_else(|| invalid(format!("unreadable /proc/{pid}/stat")))
+    }
+
+    fn tree(&self) -> io::Result<ProcessTree> {
+        let mut pairs = Vec::new();
+        for entry in fs::read_dir(&self.root)? {
+            let Ok(entry) = entry else { continue };
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            // A process may exit between the listing and the read: skip it.
+            if let Ok(ppid) = self.parent(pid) {
+                pairs.push((pid, ppid));
+            }
+        }
+        Ok(ProcessTree::from_pairs(pairs))
+    }
+
+    fn oom_score_adj(&self, pid: u32) -> io::Result<i32> {
+        let text = fs::read_to_string(self.path(pid, "oom_score_adj"))?;
+        text.trim()
+            .parse()
+            .map_err(|_| invalid(format!("unexpected /proc/{pid}/oom_score_adj: {text:?}")))
+    }
+
+    fn set_oom_score_adj(&self, pid: u32, score: i32) -> io::Result<()> {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .open(self.path(pid, "oom_score_adj"))?;
+        f.write_all(format!("{score}\n").as_bytes())
+    }
+}
+
+/// The capability number of CAP_SYS_RESOURCE (linux/capability.h).
+pub const CAP_SYS_RESOURCE: u32 = 24;
+
+/// Whether this process has capability `bit` in its effective set (`CapEff` of
+/// /proc/self/status); `None` if that cannot be read.
+pub fn has_capability(bit: u32) -> Option<bool> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let hex = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))?
+        .trim();
+    let caps = u64::from_str_radix(hex, 16).ok()?;
+    Some(caps & (1u64 << bit) != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_with_spaces_and_parens_in_the_name() {
+        assert_eq!(
+            parse_stat_ppid("1234 (my (odd) prog) S 77 1234 1234 0 -1"),
+            Some(77)
+        );
+        assert_eq!(parse_stat_ppid("1 (init) S 0 1 1"), Some(0));
+        assert_eq!(parse_stat_ppid("garbage"), None);
+    }
+
+    #[test]
+    fn descendants_walks_the_whole_tree() {
+        let t = ProcessTree::from_pairs([(10, 1), (11, 10), (12, 10), (13, 11), (20, 1), (21, 20)]);
+        let mut d = t.descendants(10);
+        d.sort();
+        assert_eq!(d, vec![11, 12, 13]);
+        assert!(t.descendants(13).is_empty());
+        assert_eq!(t.parent_of(13), Some(11));
+    }
+
+    #[test]
+    fn real_proc_knows_this_process() {
+        let p = Proc::default();
+        let me = std::process::id();
+        assert_eq!(p.parent(me).unwrap(), std::os::unix::process::parent_id());
+        assert!(p.tree().unwrap().parent_of(me).is_some());
+        let v = p.oom_score_adj(me).unwrap();
+        assert!((-1000..=1000).contains(&v));
+        assert_eq!(
+            p.parent(u32::MAX).unwrap_err().kind(),
+            io::ErrorKind::NotFound
+        );
+    }
+}

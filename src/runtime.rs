@@ -1,0 +1,335 @@
+//! The event loop every listener runs in.
+//!
+//! # Theory of operation
+//! A listener is a value implementing [`Listener`]: `handle` takes one typed event and says
+//! OK or "send it again later"; `shutdown` runs once at the end (the mail layer flushes its
+//! queue there). Everything a listener needs (options, mail worker, /proc, RPC client) is built
+//! before [`run`] is called; the loop itself only reads a frame, dispatches, and writes
+//! `RESULT`+`READY` in one write.
+//!
+//! supervisord waits for our RESULT before it sends the next event to this listener, and
+//! buffers (and, past `buffer_size`, drops) events meanwhile. So `handle` must not do slow
+//! work: a listener that talks to a slow server hands the work to a thread of its own and
+//! answers at once.
+//!
+//! Ending: clean end of input between frames → exit 0. A framing error → one line on stderr
+//! and a non-zero exit: supervisord restarts us and re-sends the event in hand. SIGTERM/SIGINT
+//! → the event in hand is finished, `shutdown` runs, exit 0. SIGHUP → logs are reopened.
+//! Signals wake the blocked read through a self-pipe that is polled together with stdin, so
+//! no signal is missed between a check and a read.
+//!
+//! Only [`Stdin`] and [`Stdout`] touch the real file descriptors 0 and 1.
+
+use std::fs::File;
+use std::io::{self, BufRead, Read, Write};
+use std::mem::ManuallyDrop;
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::event::Event;
+use crate::protocol::{self, Ack, FrameReader, Input, Next};
+
+/// One listener: its reaction to events.
+pub trait Listener {
+    /// React to one event. Return [`Ack::Retry`] only for a transient condition worth
+    /// supervisord re-sending the event for; a listener's own failures (a refused write, an
+    /// unreachable server) are logged and acknowledged with [`Ack::Ok`].
+    fn handle(&mut self, event: &Event) -> Ack;
+
+    /// Runs once when the loop ends, whatever the reason.
+    fn shutdown(&mut self) {}
+}
+
+/// The signal state the loop looks at.
+#[derive(Debug, Clone, Default)]
+pub struct Flags {
+    terminate: Arc<AtomicBool>,
+    hangup: Arc<AtomicBool>,
+}
+
+impl Flags {
+    pub fn terminating(&self) -> bool {
+        self.terminate.load(Ordering::SeqCst)
+    }
+
+    fn take_hangup(&self) -> bool {
+        self.hangup.swap(false, Ordering::SeqCst)
+    }
+
+    /// Ask the loop to stop after the event in hand (as SIGTERM does).
+    pub fn request_stop(&self) {
+        self.terminate.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Install SIGTERM/SIGINT/SIGHUP handlers: each sets its flag, then writes to a self-pipe
+/// whose read end [`Stdin`] polls.
+fn install_signals() -> io::Result<(Flags, UnixStream)> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let flags = Flags::default();
+    let (wake_read, wake_write) = UnixStream::pair()?;
+    wake_read.set_nonblocking(true)?;
+    for sig in [SIGTERM, SIGINT] {
+        signal_hook::flag::register(sig, Arc::clone(&flags.terminate))?;
+        signal_hook::low_level::pipe::register(sig, wake_write.try_clone()?)?;
+    }
+    signal_hook::flag::register(SIGHUP, Arc::clone(&flags.hangup))?;
+    signal_hook::low_level::pipe::register(SIGHUP, wake_write)?;
+    Ok((flags, wake_read))
+}
+
+/// Run `listener` on the real stdin/stdout until the end of input or a signal.
+pub fn run(listener: &mut dyn Listener) -> Result<(), Error> {
+    let (flags, wake) = install_signals()
+        .map_err(|e| Error::Setup(format!("cannot install signal handlers: {e}")))?;
+    let result = serve(listener, Stdin::new(Some(wake)), Stdout::new(), &flags);
+    listener.shutdown();
+    result
+}
+
+/// The loop, over any input and output (tests drive it with byte slices).
+pub fn serve<I: Input, W: Write>(
+    listener: &mut dyn Listener,
+    input: I,
+    mut out: W,
+    flags: &Flags,
+) -> Result<(), Error> {
+    let mut frames = FrameReader::new(input);
+    match out.write_all(protocol::READY).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(()),
+        other => other.map_err(Error::Output)?,
+    }
+    while !flags.terminating() {
+        let frame = match frames.next_frame()? {
+            Next::Frame(frame) => frame,
+            Next::Eof => break,
+            Next::Interrupted => {
+                if flags.take_hangup() {
+                    log::info!("SIGHUP: reopening logs");
+                    crate::logging::reopen();
+                }
+                continue;
+            }
+        };
+        let ack = listener.handle(&Event::from_frame(&frame));
+        match protocol::write_result_ready(&mut out, ack) {
+            // supervisord went away: a normal end (it re-sends unacknowledged events).
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => break,
+            other => other.map_err(Error::Output)?,
+        }
+    }
+    Ok(())
+}
+
+/// fd 0, buffered, with signal wake-ups. Not `std::io::Stdin`: we need to poll the fd and to
+/// know whether bytes are buffered.
+pub struct Stdin {
+    fd: RawFd,
+    buf: Box<[u8]>,
+    pos: usize,
+    end: usize,
+    wake: Option<UnixStream>,
+}
+
+impl Stdin {
+    pub fn new(wake: Option<UnixStream>) -> Stdin {
+        Stdin {
+            fd: 0,
+            buf: vec![0; 64 * 1024].into_boxed_slice(),
+            pos: 0,
+            end: 0,
+            wake,
+        }
+    }
+
+    /// poll(2) on stdin and the wake pipe. Returns (stdin ready, woken by a signal).
+    fn poll(&self, timeout: Option<Duration>) -> io::Result<(bool, bool)> {
+        let mut fds = [
+            libc::pollfd {
+                fd: self.fd,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: self.wake.as_ref().map_or(-1, |w| w.as_raw_fd()),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        let ms = timeout.map_or(-1, |t| t.as_millis().min(i32::MAX as u128) as libc::c_int);
+        // SAFETY: fds is a valid array of 2 pollfd for the duration of the call; a negative fd
+        // is ignored by poll.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let ready = fds[0].revents != 0;
+        let woken = fds[1].revents != 0;
+        if woken {
+            if let Some(mut w) = self.wake.as_ref() {
+                let mut sink = [0u8; 64];
+                while matches!(w.read(&mut sink), Ok(n) if n > 0) {}
+            }
+        }
+        Ok((ready, woken))
+    }
+}
+
+impl Read for Stdin {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n = available.len().min(out.len());
+        out[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for Stdin {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.pos == self.end {
+            let (_, woken) = self.poll(None)?;
+            if woken {
+                return Err(io::ErrorKind::Interrupted.into());
+            }
+            // SAFETY: buf is valid for writes of buf.len() bytes.
+            let n = unsafe { libc::read(self.fd, self.buf.as_mut_ptr().cast(), self.buf.len()) };
+            if n < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            self.pos = 0;
+            self.end = n as usize;
+        }
+        Ok(&self.buf[self.pos..self.end])
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.pos = (self.pos + amount).min(self.end);
+    }
+}
+
+impl Input for Stdin {
+    fn pending(&mut self, wait: Duration) -> io::Result<bool> {
+        if self.pos < self.end {
+            return Ok(true);
+        }
+        Ok(self.poll(Some(wait))?.0)
+    }
+}
+
+/// fd 1, unbuffered: every answer is one write(2).
+pub struct Stdout(ManuallyDrop<File>);
+
+impl Stdout {
+    pub fn new() -> Stdout {
+        // SAFETY: fd 1 is open for the life of the process; ManuallyDrop keeps us from closing it.
+        Stdout(ManuallyDrop::new(unsafe { File::from_raw_fd(1) }))
+    }
+}
+
+impl Default for Stdout {
+    fn default() -> Self {
+        Stdout::new()
+    }
+}
+
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Event;
+
+    struct Recorder(Vec<Event>, Ack);
+
+    impl Listener for Recorder {
+        fn handle(&mut self, event: &Event) -> Ack {
+            self.0.push(event.clone());
+            self.1
+        }
+    }
+
+    #[test]
+    fn answers_each_event_and_ends_on_eof() {
+        let input =
+            b"ver:3.0 eventname:TICK_5 len:15\nwhen:1700000000eventname:SOMETHING_NEW len:3\nabc";
+        let mut l = Recorder(Vec::new(), Ack::Ok);
+        let mut out = Vec::new();
+        serve(&mut l, &input[..], &mut out, &Flags::default()).unwrap();
+        assert_eq!(out, b"READY\nRESULT 2\nOKREADY\nRESULT 2\nOKREADY\n");
+        assert_eq!(
+            l.0[0],
+            Event::Tick {
+                period: 5,
+                when: 1700000000
+            }
+        );
+        assert!(matches!(&l.0[1], Event::Other { name, .. } if name == "SOMETHING_NEW"));
+    }
+
+    #[test]
+    fn retry_is_fail() {
+        let mut l = Recorder(Vec::new(), Ack::Retry);
+        let mut out = Vec::new();
+        serve(
+            &mut l,
+            &b"eventname:X len:0\n"[..],
+            &mut out,
+            &Flags::default(),
+        )
+        .unwrap();
+        assert_eq!(out, b"READY\nRESULT 4\nFAILREADY\n");
+    }
+
+    #[test]
+    fn framing_error_stops_after_ready_only() {
+        let mut l = Recorder(Vec::new(), Ack::Ok);
+        let mut out = Vec::new();
+        let err = serve(
+            &mut l,
+            &b"eventname:X len:-1\n"[..],
+            &mut out,
+            &Flags::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("invalid len"), "{err}");
+        assert_eq!(out, b"READY\n");
+        assert!(l.0.is_empty());
+    }
+
+    #[test]
+    fn stop_request_finishes_the_event_in_hand() {
+        struct StopAfterFirst(Flags, usize);
+        impl Listener for StopAfterFirst {
+            fn handle(&mut self, _: &Event) -> Ack {
+                self.1 += 1;
+                self.0.request_stop();
+                Ack::Ok
+            }
+        }
+        let flags = Flags::default();
+        let mut l = StopAfterFirst(flags.clone(), 0);
+        let mut out = Vec::new();
+        serve(
+            &mut l,
+            &b"eventname:X len:0\neventname:Y len:0\n"[..],
+            &mut out,
+            &flags,
+        )
+        .unwrap();
+        assert_eq!(l.1, 1);
+        assert_eq!(out, b"READY\nRESULT 2\nOKREADY\n");
+    }
+}

@@ -1,0 +1,111 @@
+//! Wall-clock formatting in supervisor's style.
+//!
+//! superlance's mail subjects and batch lines use supervisor's log timestamp,
+//! `YYYY-MM-DD HH:MM:SS,mmm` in local time (childutils.get_asctime), and users filter mail on
+//! those texts. We use the C library's `localtime_r`, which honours TZ and /etc/localtime, so
+//! no time-zone database is compiled in.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Broken-down local time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalTime {
+    pub year: i32,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
+    pub millis: u32,
+}
+
+impl LocalTime {
+    pub fn at(t: SystemTime) -> LocalTime {
+        let (secs, millis) = match t.duration_since(UNIX_EPOCH) {
+            Ok(d) => (d.as_secs() as i64, d.subsec_millis()),
+            Err(e) => (-(e.duration().as_secs() as i64), 0),
+        };
+        let stamp = secs as libc::time_t;
+        // SAFETY: an all-zero `tm` is a valid value; localtime_r only writes into it.
+        let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+        // SAFETY: both pointers are valid for the call; localtime_r is thread-safe.
+        let ok = unsafe { !libc::localtime_r(&stamp, &mut tm).is_null() };
+        if !ok {
+            return LocalTime {
+                year: 1970,
+                month: 1,
+                day: 1,
+                hour: 0,
+                minute: 0,
+                second: 0,
+                millis,
+            };
+        }
+        LocalTime {
+            year: tm.tm_year + 1900,
+            month: (tm.tm_mon + 1) as u32,
+            day: tm.tm_mday as u32,
+            hour: tm.tm_hour as u32,
+            minute: tm.tm_min as u32,
+            second: tm.tm_sec as u32,
+            millis,
+        }
+    }
+
+    pub fn now() -> LocalTime {
+        LocalTime::at(SystemTime::now())
+    }
+}
+
+impl std::fmt::Display for LocalTime {
+    /// supervisor's asctime: `2026-11-24 18:30:05,123`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02},{:03}",
+            self.year, self.month, self.day, self.hour, self.minute, self.second, self.millis
+        )
+    }
+}
+
+/// supervisor's asctime of now.
+pub fn asctime() -> String {
+    LocalTime::now().to_string()
+}
+
+/// Read TZ once, before threads start (localtime_r may skip it otherwise).
+pub fn init() {
+    extern "C" {
+        fn tzset();
+    }
+    // SAFETY: tzset takes no arguments and only initialises libc's time-zone state.
+    unsafe { tzset() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn asctime_format() {
+        let t = LocalTime {
+            year: 2026,
+            month: 3,
+            day: 7,
+            hour: 9,
+            minute: 5,
+            second: 1,
+            millis: 42,
+        };
+        assert_eq!(t.to_string(), "2026-03-07 09:05:01,042");
+    }
+
+    #[test]
+    fn at_epoch_plus_millis_has_the_millis() {
+        let t = LocalTime::at(UNIX_EPOCH + Duration::from_millis(1_700_000_000_123));
+        assert_eq!(t.millis, 123);
+        assert!(t.year >= 2023);
+        assert_eq!(t.to_string().len(), 23);
+    }
+}

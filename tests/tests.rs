@@ -1,0 +1,9 @@
+//! Integration tests: one binary, a module per area and per listener. They drive the real
+//! `superlance` executable; the end-to-end ones run a real supervisord 4.3.0 from the venv
+//! that `tests/setup.sh` creates.
+
+mod common; // shared helpers: the binary, temp dirs, a real supervisord
+mod dispatch; // multi-call names, --list, --install, help, unknown names
+mod logging; // stderr format, --syslog and reconnecting after the syslog socket is re-created
+mod oom_score_adj; // the seed listener, over pipes and under a real supervisord
+mod protocol; // framing over pipes: exact bytes, bad input, signals, the len trap
