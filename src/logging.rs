@@ -11,6 +11,7 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use clap::{Arg, ArgAction, ArgMatches};
@@ -92,6 +93,7 @@ pub fn init(name: &str, config: &Config) {
             },
             socket: socket.clone(),
             conn: Mutex::new(None),
+            failing: AtomicBool::new(false),
         }),
     };
     let logger = LOGGER.get_or_init(|| Logger {
@@ -139,13 +141,18 @@ impl Log for Logger {
         match &self.sink {
             Sink::Stderr => stderr_line(&self.name, record.level(), record.args()),
             Sink::Syslog(s) => {
-                if let Err(e) = s.send(record.level(), record.args()) {
-                    stderr_line(&self.name, record.level(), record.args());
-                    stderr_line(
-                        &self.name,
-                        Level::Warn,
-                        &format_args!("syslog unreachable ({e}); logging to stderr"),
-                    );
+                match s.send(record.level(), record.args()) {
+                    Ok(()) => s.failing.store(false, Ordering::Relaxed),
+                    Err(e) => {
+                        // Say so once per outage, not once per message.
+                        if !s.failing.swap(true, Ordering::Relaxed) {
+                            let why = format!(
+                                "syslog unreachable ({e}); logging to stderr until it is back"
+                            );
+                            stderr_line(&self.name, Level::Warn, &why);
+                        }
+                        stderr_line(&self.name, record.level(), record.args());
+                    }
                 }
             }
         }
@@ -170,6 +177,7 @@ struct Syslog {
     formatter: Formatter3164,
     socket: Option<PathBuf>,
     conn: Mutex<Option<syslog::Logger<LoggerBackend, Formatter3164>>>,
+    failing: AtomicBool,
 }
 
 impl Syslog {
