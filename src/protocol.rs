@@ -175,12 +175,22 @@ fn parse_len(raw: &str) -> Result<usize, Option<u64>> {
     Ok(n as usize)
 }
 
-/// Shorten text for an error message, on a character boundary.
+/// Shorten text for an error message, on a character boundary, with control characters
+/// escaped (junk input must not put terminal escapes or line breaks into the log).
 pub fn quote(text: &str) -> String {
-    match text.char_indices().nth(QUOTE) {
-        Some((cut, _)) => format!("{}...", &text[..cut]),
-        None => text.to_owned(),
+    let mut out = String::with_capacity(text.len().min(QUOTE * 2));
+    for (i, c) in text.chars().enumerate() {
+        if i == QUOTE {
+            out.push_str("...");
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
     }
+    out
 }
 
 fn quote_bytes(bytes: &[u8]) -> String {
@@ -776,6 +786,11 @@ mod tests {
         let e = err_of(line.as_bytes());
         assert!(e.len() < 400, "{e}");
         assert!(e.ends_with("..."), "{e}");
+    }
+
+    #[test]
+    fn control_characters_are_escaped_in_messages() {
+        assert_eq!(quote("a\u{1b}[31mb\rc"), "a\\u{1b}[31mb\\rc");
     }
 
     #[test]

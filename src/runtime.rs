@@ -27,7 +27,7 @@ use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::event::Event;
@@ -104,16 +104,15 @@ pub fn serve<I: Input, W: Write>(
         other => other.map_err(Error::Output)?,
     }
     while !flags.terminating() {
+        // Checked each turn: a SIGHUP may have come while a frame was being read.
+        if flags.take_hangup() {
+            log::info!("SIGHUP: reopening logs");
+            crate::logging::reopen();
+        }
         let frame = match frames.next_frame()? {
             Next::Frame(frame) => frame,
             Next::Eof => break,
-            Next::Interrupted => {
-                if flags.take_hangup() {
-                    log::info!("SIGHUP: reopening logs");
-                    crate::logging::reopen();
-                }
-                continue;
-            }
+            Next::Interrupted => continue,
         };
         let ack = listener.handle(&Event::from_frame(&frame));
         match protocol::write_result_ready(&mut out, ack) {
@@ -217,7 +216,18 @@ impl Input for Stdin {
         if self.pos < self.end {
             return Ok(true);
         }
-        Ok(self.poll(Some(wait))?.0)
+        // A signal wakes poll early; that says nothing about stdin, so wait out the rest.
+        let deadline = Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.poll(Some(left)) {
+                Ok((true, _)) => return Ok(true),
+                Ok((false, _)) if left.is_zero() => return Ok(false),
+                Ok((false, _)) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
     }
 }
 
