@@ -38,7 +38,7 @@ pub fn command() -> Command {
             Some('p'),
             "Set the score of this program when it reaches RUNNING: NAME, GROUP:NAME or GROUP:* (repeatable)",
         ))
-        .arg(select::any_arg(Some('a'), "Set the score of every program (overrides -p)"))
+        .arg(select::any_arg(Some('a'), "Set the score of every program (overrides -p) except this listener itself"))
         .arg(
             Arg::new("score")
                 .short('s')
@@ -60,7 +60,7 @@ pub fn command() -> Command {
 
 pub fn run(m: &ArgMatches) -> Result<(), Error> {
     let options = Options {
-        selection: Selection::from_matches(m),
+        selection: Selection::from_matches(m).excluding_own(Selection::own_from_env()),
         score: m.get_one::<i32>("score").copied().unwrap_or(-1000),
         children: m.get_flag("children"),
     };
@@ -87,11 +87,11 @@ impl Options {
             return;
         }
         log::info!(
-            "setting oom_score_adj {} on {}{} when they reach RUNNING",
+            "will set oom_score_adj {} when these reach RUNNING: {}{}",
             self.score,
             self.selection.describe(),
             if self.children {
-                " and their descendants"
+                " (and their descendants)"
             } else {
                 ""
             }

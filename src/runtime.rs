@@ -99,6 +99,7 @@ pub fn serve<I: Input, W: Write>(
     flags: &Flags,
 ) -> Result<(), Error> {
     let mut frames = FrameReader::new(input);
+    let mut unit = frames.len_unit();
     match out.write_all(protocol::READY).and_then(|()| out.flush()) {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(()),
         other => other.map_err(Error::Output)?,
@@ -114,6 +115,10 @@ pub fn serve<I: Input, W: Write>(
             Next::Eof => break,
             Next::Interrupted => continue,
         };
+        if frames.len_unit() != unit {
+            unit = frames.len_unit();
+            log::info!("supervisord counts len in characters (supervisord 4 on Python 3); reading frames accordingly");
+        }
         let ack = listener.handle(&Event::from_frame(&frame));
         match protocol::write_result_ready(&mut out, ack) {
             // supervisord went away: a normal end (it re-sends unacknowledged events).

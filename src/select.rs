@@ -59,18 +59,36 @@ impl Spec {
 pub struct Selection {
     any: bool,
     specs: Vec<Spec>,
+    /// Our own process (`group`, `name`): "any" never matches it, a `-p` naming it does. A
+    /// listener acting on itself is a surprise (superlance B8: memmon -a restarts itself).
+    own: Option<(String, String)>,
 }
 
 impl Selection {
     pub fn new(specs: Vec<Spec>, any: bool) -> Selection {
-        Selection { any, specs }
+        Selection {
+            any,
+            specs,
+            own: None,
+        }
     }
 
     pub fn any() -> Selection {
-        Selection {
-            any: true,
-            specs: Vec::new(),
-        }
+        Selection::new(Vec::new(), true)
+    }
+
+    /// Exclude our own process from `-a`. supervisord tells every child who it is in
+    /// SUPERVISOR_GROUP_NAME and SUPERVISOR_PROCESS_NAME ([`Selection::own_from_env`]).
+    pub fn excluding_own(mut self, own: Option<(String, String)>) -> Selection {
+        self.own = own;
+        self
+    }
+
+    /// Our own (group, name) as supervisord set it in the environment, if it did.
+    pub fn own_from_env() -> Option<(String, String)> {
+        let group = std::env::var("SUPERVISOR_GROUP_NAME").ok()?;
+        let name = std::env::var("SUPERVISOR_PROCESS_NAME").ok()?;
+        Some((group, name))
     }
 
     /// Neither `-a` nor `-p` was given. What that means is each listener's choice (crashmail
@@ -84,7 +102,14 @@ impl Selection {
     }
 
     pub fn matches(&self, group: &str, name: &str) -> bool {
-        self.any || self.specs.iter().any(|s| s.matches(group, name))
+        if self.specs.iter().any(|s| s.matches(group, name)) {
+            return true;
+        }
+        self.any
+            && !self
+                .own
+                .as_ref()
+                .is_some_and(|(g, n)| g == group && n == name)
     }
 
     pub fn matches_process(&self, p: &Process) -> bool {
@@ -94,7 +119,7 @@ impl Selection {
     /// For log lines: `any process` or the `-p` values.
     pub fn describe(&self) -> String {
         if self.any {
-            return "any process".to_owned();
+            return "every process".to_owned();
         }
         let names: Vec<String> = self
             .specs
@@ -190,6 +215,17 @@ mod tests {
     }
 
     #[test]
+    fn any_skips_our_own_process_unless_named() {
+        let own = Some(("pool".to_owned(), "pool_00".to_owned()));
+        let s = sel(&[], true).excluding_own(own.clone());
+        assert!(!s.matches("pool", "pool_00"));
+        assert!(s.matches("pool", "pool_01"));
+        assert!(sel(&["pool:*"], true)
+            .excluding_own(own)
+            .matches("pool", "pool_00"));
+    }
+
+    #[test]
     fn empty_selection_matches_nothing() {
         let s = sel(&[], false);
         assert!(s.is_empty());
@@ -214,6 +250,6 @@ mod tests {
     #[test]
     fn describe_lists_specs() {
         assert_eq!(sel(&["a", "g:b", "w:*"], false).describe(), "a, g:b, w:*");
-        assert_eq!(sel(&["a"], true).describe(), "any process");
+        assert_eq!(sel(&["a"], true).describe(), "every process");
     }
 }

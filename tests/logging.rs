@@ -13,9 +13,33 @@ use crate::protocol::{
 /// A stand-in for the syslog daemon: a datagram socket bound at `path`.
 fn syslogd(path: &Path) -> UnixDatagram {
     let sock = UnixDatagram::bind(path).expect("bind the syslog socket");
-    sock.set_read_timeout(Some(Duration::from_secs(5)))
+    sock.set_read_timeout(Some(Duration::from_secs(15)))
         .expect("read timeout");
     sock
+}
+
+/// Stop the "daemon": close its socket and remove the file, then wait until the socket is
+/// really gone. A test running in parallel may have forked and not yet exec'd, and its child
+/// holds a copy of every descriptor until it does: until then the old socket still accepts
+/// datagrams (and the listener, rightly, sees no error).
+fn stop_syslogd(daemon: UnixDatagram, path: &Path) {
+    let probe = UnixDatagram::unbound().expect("probe socket");
+    probe.connect(path).expect("connect the probe");
+    probe.set_nonblocking(true).expect("nonblocking probe");
+    drop(daemon);
+    fs::remove_file(path).expect("remove the socket");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match probe.send(b"probe") {
+            Err(e) if e.kind() != std::io::ErrorKind::WouldBlock => return,
+            _ => {}
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the old syslog socket never went away"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// The next message the "daemon" received.
@@ -90,7 +114,7 @@ fn stderr_lines_are_asctime_level_listener_message() {
         [
             (
                 "INFO",
-                "setting oom_score_adj 500 on cat, gone when they reach RUNNING"
+                "will set oom_score_adj 500 when these reach RUNNING: cat, gone"
             ),
             (
                 "INFO",
@@ -141,7 +165,7 @@ fn syslog_gets_the_log_lines_with_the_daemon_facility() {
         parse_3164(&recv(&daemon), pid),
         (
             30,
-            "setting oom_score_adj 500 on any process when they reach RUNNING".to_owned()
+            "will set oom_score_adj 500 when these reach RUNNING: every process".to_owned()
         )
     );
     log_a_line(&mut l, 1, "first");
@@ -194,8 +218,7 @@ fn syslog_reconnects_after_the_daemon_recreates_its_socket() {
     assert_eq!(parse_3164(&recv(&daemon), pid).1, gone_line("before"));
 
     // The daemon restarts: its socket goes away and a new one is bound at the same path.
-    drop(daemon);
-    fs::remove_file(&path).expect("remove the old socket");
+    stop_syslogd(daemon, &path);
     let daemon = syslogd(&path);
 
     log_a_line(&mut l, 2, "after");
@@ -220,8 +243,7 @@ fn syslog_down_falls_back_to_stderr_and_comes_back() {
     recv(&daemon); // the start-up line
 
     // The daemon is down: no line is lost, they go to stderr, with one warning per outage.
-    drop(daemon);
-    fs::remove_file(&path).expect("remove the socket");
+    stop_syslogd(daemon, &path);
     log_a_line(&mut l, 1, "down1");
     log_a_line(&mut l, 2, "down2");
     let stderr = l.expect_stderr(&gone_line("down2"));
@@ -254,8 +276,7 @@ fn syslog_down_falls_back_to_stderr_and_comes_back() {
     );
 
     // A second outage is announced again.
-    drop(daemon);
-    fs::remove_file(&path).expect("remove the socket");
+    stop_syslogd(daemon, &path);
     log_a_line(&mut l, 4, "down3");
     let f = l.finish();
     assert_eq!(f.code(), 0, "{}", f.stderr);

@@ -482,7 +482,7 @@ fn clean_eof_between_frames_exits_0_with_only_start_up_lines() {
     assert_eq!(show(&f.stdout), show(&answered(1)));
     assert_quiet(&f);
     for line in f.stderr_lines() {
-        assert!(line.contains("setting oom_score_adj 500"), "{line:?}");
+        assert!(line.contains("will set oom_score_adj 500"), "{line:?}");
     }
 }
 

@@ -1,0 +1,73 @@
+#!/bin/sh
+# Test setup: the Python tools the end-to-end tests run, in a venv of their own.
+#
+#   tests/setup.sh
+#
+# Creates a venv (python3 -m venv) and installs into it, at pinned versions:
+#   supervisor==4.3.0   the real supervisord/supervisorctl the end-to-end tests start
+#   aiosmtpd==1.4.6     an SMTP server for the mail-sending listeners' tests
+# Idempotent: a venv that already has both at these versions is left alone. It prints what it
+# did. A new machine needs only python3 (3.11 here) with its venv module, and PyPI.
+#
+# Environment:
+#   SUPERLANCE_TEST_VENV  the venv's path (default: <repo>/.venv). The tests read the same
+#                         variable (tests/common/mod.rs), so set it for both or for neither.
+#   PYTHON                the interpreter that creates the venv (default: python3).
+set -eu
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+venv=${SUPERLANCE_TEST_VENV:-$repo/.venv}
+python=${PYTHON:-python3}
+# One line per requirement: the distribution name and its pinned version.
+requirements="supervisor==4.3.0
+aiosmtpd==1.4.6"
+
+# Several test runs may start at once: one setup at a time per venv.
+# The lock lives inside the venv folder, which `python3 -m venv` accepts existing.
+mkdir -p "$venv"
+if command -v flock >/dev/null 2>&1; then
+    exec 9>"$venv/.setup-lock"
+    flock 9
+fi
+
+# Prints the requirements the venv lacks (missing or at another version), one per line.
+missing() {
+    "$venv/bin/python" - "$@" <<'EOF'
+import sys
+from importlib.metadata import PackageNotFoundError, version
+
+for req in sys.argv[1:]:
+    name, want = req.split("==")
+    try:
+        have = version(name)
+    except PackageNotFoundError:
+        have = None
+    if have != want:
+        print(req)
+EOF
+}
+
+if [ -x "$venv/bin/python" ]; then
+    echo "setup: venv $venv exists"
+else
+    echo "setup: creating venv $venv ($("$python" --version 2>&1))"
+    "$python" -m venv "$venv"
+fi
+
+# shellcheck disable=SC2086 # the requirements are words without spaces
+todo=$(missing $requirements)
+if [ -z "$todo" ]; then
+    echo "setup: already installed:" $requirements
+else
+    echo "setup: installing:" $todo
+    # shellcheck disable=SC2086
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check $todo
+    # shellcheck disable=SC2086
+    still=$(missing $requirements)
+    if [ -n "$still" ]; then
+        echo "setup: still missing after pip install:" $still >&2
+        exit 1
+    fi
+    echo "setup: installed:" $todo
+fi
+echo "setup: $("$venv/bin/supervisord" --version | sed 's/^/supervisord /') ready in $venv"
