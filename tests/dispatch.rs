@@ -4,10 +4,10 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use crate::protocol::{answered, running, show, Running, Sleeper, BIN, READY};
+use crate::common::pipe::{answered, running, show, Running, Sleeper, BIN, READY};
 
 /// Run `program args...` with stdin closed at once; returns how it ended.
-fn run(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> crate::protocol::Finished {
+fn run(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> crate::common::pipe::Finished {
     Running::spawn(program, args).finish()
 }
 

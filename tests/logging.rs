@@ -6,7 +6,7 @@ use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::protocol::{
+use crate::common::pipe::{
     answered, parse_log_line, running, show, Running, Sleeper, BIN, GONE_PID, READY,
 };
 

@@ -2,7 +2,7 @@
 //! `superlance` executable; the end-to-end ones run a real supervisord 4.3.0 from the venv
 //! that `tests/setup.sh` creates.
 
-mod common; // shared helpers: the binary, temp dirs, a real supervisord
+mod common; // shared helpers: the binary, temp dirs, /proc, a real supervisord; common::pipe drives the binary over pipes
 mod dispatch; // multi-call names, --list, --install, help, unknown names
 mod logging; // stderr format, --syslog and reconnecting after the syslog socket is re-created
 mod oom_score_adj; // the seed listener, over pipes and under a real supervisord

@@ -18,6 +18,8 @@
 //! never a skip.
 #![allow(dead_code)] // a toolbox shared by several test modules: not each uses every helper
 
+pub mod pipe;
+
 use std::ffi::OsString;
 use std::fs;
 use std::os::unix::process::CommandExt;
