@@ -298,12 +298,12 @@ impl<P: Procfs> Listener for OomScoreAdj<P> {
     fn handle(&mut self, event: &Event) -> Ack {
         match event {
             Event::ProcessState(change) => {
+                if !self.options.selection.matches_process(&change.process) {
+                    return Ack::Ok; // the common case: cheap, no allocation
+                }
                 let namespec = change.process.namespec();
                 if change.state != ProcessState::Running {
                     self.watched.remove(&namespec);
-                    return Ack::Ok;
-                }
-                if !self.options.selection.matches_process(&change.process) {
                     return Ack::Ok;
                 }
                 let Some(pid) = change.pid.filter(|&p| p > 0) else {
@@ -415,18 +415,18 @@ mod tests {
         )
     }
 
-    fn running(group: &str, name: &str, pid: u32) -> Event {
+    fn running<'a>(group: &'a str, name: &'a str, pid: u32) -> Event<'a> {
         state(ProcessState::Running, group, name, pid)
     }
 
-    fn state(s: ProcessState, group: &str, name: &str, pid: u32) -> Event {
+    fn state<'a>(s: ProcessState, group: &'a str, name: &'a str, pid: u32) -> Event<'a> {
         Event::ProcessState(StateChange {
             state: s,
             process: Process {
-                name: name.into(),
-                group: group.into(),
+                name: name,
+                group: group,
             },
-            from_state: "STARTING".into(),
+            from_state: "STARTING",
             pid: Some(pid),
             tries: None,
             expected: None,

@@ -53,12 +53,12 @@ impl ProcessState {
 
 /// The process an event is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Process {
-    pub name: String,
-    pub group: String,
+pub struct Process<'a> {
+    pub name: &'a str,
+    pub group: &'a str,
 }
 
-impl Process {
+impl Process<'_> {
     /// `group:name`, supervisor's "namespec".
     pub fn namespec(&self) -> String {
         format!("{}:{}", self.group, self.name)
@@ -69,11 +69,11 @@ impl Process {
 /// `pid` for RUNNING/STOPPING/EXITED/STOPPED, `tries` for STARTING/BACKOFF, `expected` for
 /// EXITED.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StateChange {
+pub struct StateChange<'a> {
     pub state: ProcessState,
-    pub process: Process,
+    pub process: Process<'a>,
     /// `from_state`, kept as text (a future supervisord may add states).
-    pub from_state: String,
+    pub from_state: &'a str,
     pub pid: Option<u32>,
     pub tries: Option<u32>,
     /// EXITED only: whether the exit status was in the program's `exitcodes`.
@@ -92,11 +92,11 @@ pub enum SupervisorState {
     Stopping,
 }
 
-/// An event, typed. Borrowed views would save a copy per event, but the payloads are small and
-/// owned values keep listeners simple.
+/// An event, typed, borrowing its text from the frame it was read from (no copy per event); a
+/// listener that keeps something copies it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    ProcessState(StateChange),
+pub enum Event<'a> {
+    ProcessState(StateChange<'a>),
     /// TICK_5, TICK_60, TICK_3600: `period` in seconds, `when` the period start (epoch seconds).
     Tick {
         period: u32,
@@ -105,46 +105,47 @@ pub enum Event {
     /// PROCESS_COMMUNICATION_STDOUT/STDERR: data a program sent between the capture tokens.
     ProcessCommunication {
         channel: Channel,
-        process: Process,
+        process: Process<'a>,
         pid: u32,
-        data: String,
+        data: &'a str,
     },
     /// PROCESS_LOG_STDOUT/STDERR (needs `stdout_events_enabled`/`stderr_events_enabled`).
     /// ochinchina/supervisord omits the `channel` token; the event name says it anyway.
     ProcessLog {
         channel: Channel,
-        process: Process,
+        process: Process<'a>,
         pid: u32,
-        data: String,
+        data: &'a str,
     },
     RemoteCommunication {
-        kind: String,
-        data: String,
+        kind: &'a str,
+        data: &'a str,
     },
     SupervisorStateChange(SupervisorState),
     ProcessGroupAdded {
-        group: String,
+        group: &'a str,
     },
     ProcessGroupRemoved {
-        group: String,
+        group: &'a str,
     },
     /// Anything else: an event name we do not know, or a payload that lacks a token.
     Other {
-        name: String,
-        payload: String,
+        name: &'a str,
+        payload: &'a str,
     },
 }
 
-impl Event {
-    pub fn from_frame(frame: &Frame) -> Event {
-        parse(&frame.header.eventname, &frame.payload).unwrap_or_else(|| Event::Other {
-            name: frame.header.eventname.clone(),
-            payload: frame.payload.clone(),
+impl<'a> Event<'a> {
+    pub fn from_frame(frame: &Frame<'a>) -> Event<'a> {
+        let name = frame.header.eventname();
+        parse(name, frame.payload).unwrap_or(Event::Other {
+            name,
+            payload: frame.payload,
         })
     }
 
     /// The process this event is about, if any.
-    pub fn process(&self) -> Option<&Process> {
+    pub fn process(&self) -> Option<&Process<'a>> {
         match self {
             Event::ProcessState(s) => Some(&s.process),
             Event::ProcessCommunication { process, .. } | Event::ProcessLog { process, .. } => {
@@ -155,7 +156,7 @@ impl Event {
     }
 }
 
-fn parse(name: &str, payload: &str) -> Option<Event> {
+fn parse<'a>(name: &'a str, payload: &'a str) -> Option<Event<'a>> {
     let (tokens, data) = match payload.split_once('\n') {
         Some((t, d)) => (t, d),
         None => (payload, ""),
@@ -166,7 +167,7 @@ fn parse(name: &str, payload: &str) -> Option<Event> {
         return Some(Event::ProcessState(StateChange {
             state,
             process: tokens.process()?,
-            from_state: tokens.get("from_state").unwrap_or("").to_owned(),
+            from_state: tokens.get("from_state").unwrap_or(""),
             pid: tokens.number("pid"),
             tries: tokens.number("tries"),
             expected: tokens.number::<u8>("expected").map(|e| e != 0),
@@ -182,28 +183,28 @@ fn parse(name: &str, payload: &str) -> Option<Event> {
                 channel: channel_of(name),
                 process: tokens.process()?,
                 pid: tokens.number("pid")?,
-                data: data.to_owned(),
+                data,
             }
         }
         "PROCESS_LOG_STDOUT" | "PROCESS_LOG_STDERR" => Event::ProcessLog {
             channel: channel_of(name),
             process: tokens.process()?,
             pid: tokens.number("pid")?,
-            data: data.to_owned(),
+            data,
         },
         "REMOTE_COMMUNICATION" => Event::RemoteCommunication {
-            kind: tokens.get("type")?.to_owned(),
-            data: data.to_owned(),
+            kind: tokens.get("type")?,
+            data,
         },
         "SUPERVISOR_STATE_CHANGE_RUNNING" => Event::SupervisorStateChange(SupervisorState::Running),
         "SUPERVISOR_STATE_CHANGE_STOPPING" => {
             Event::SupervisorStateChange(SupervisorState::Stopping)
         }
         "PROCESS_GROUP_ADDED" => Event::ProcessGroupAdded {
-            group: tokens.get("groupname")?.to_owned(),
+            group: tokens.get("groupname")?,
         },
         "PROCESS_GROUP_REMOVED" => Event::ProcessGroupRemoved {
-            group: tokens.get("groupname")?.to_owned(),
+            group: tokens.get("groupname")?,
         },
         _ => return None,
     };
@@ -235,10 +236,10 @@ impl<'a> Tokens<'a> {
         self.get(key)?.parse().ok()
     }
 
-    fn process(&self) -> Option<Process> {
+    fn process(&self) -> Option<Process<'a>> {
         Some(Process {
-            name: self.get("processname")?.to_owned(),
-            group: self.get("groupname")?.to_owned(),
+            name: self.get("processname")?,
+            group: self.get("groupname")?,
         })
     }
 }
@@ -247,21 +248,21 @@ impl<'a> Tokens<'a> {
 mod tests {
     use super::*;
 
-    fn ev(name: &str, payload: &str) -> Event {
+    fn ev<'a>(name: &'a str, payload: &'a str) -> Event<'a> {
         parse(name, payload).unwrap_or_else(|| Event::Other {
-            name: name.into(),
-            payload: payload.into(),
+            name: name,
+            payload: payload,
         })
     }
 
-    fn state(s: ProcessState, name: &str, group: &str) -> StateChange {
+    fn state<'a>(s: ProcessState, name: &'a str, group: &'a str) -> StateChange<'a> {
         StateChange {
             state: s,
             process: Process {
-                name: name.into(),
-                group: group.into(),
+                name: name,
+                group: group,
             },
-            from_state: String::new(),
+            from_state: "",
             pid: None,
             tries: None,
             expected: None,
@@ -330,7 +331,8 @@ mod tests {
             ),
         ];
         for (st, payload, pid, tries, expected) in cases {
-            let Event::ProcessState(s) = ev(&format!("PROCESS_STATE_{st}"), payload) else {
+            let name = format!("PROCESS_STATE_{st}");
+            let Event::ProcessState(s) = ev(&name, payload) else {
                 panic!("{st}")
             };
             assert_eq!(s.state.name(), st);
@@ -365,8 +367,8 @@ mod tests {
             }
         );
         let p = Process {
-            name: "foo".into(),
-            group: "bar".into(),
+            name: "foo",
+            group: "bar",
         };
         assert_eq!(
             ev(
@@ -377,7 +379,7 @@ mod tests {
                 channel: Channel::Stderr,
                 process: p.clone(),
                 pid: 123,
-                data: "this is the data".into()
+                data: "this is the data"
             }
         );
         assert_eq!(
@@ -389,7 +391,7 @@ mod tests {
                 channel: Channel::Stdout,
                 process: p.clone(),
                 pid: 123,
-                data: "line 1\nline 2\n".into()
+                data: "line 1\nline 2\n"
             }
         );
         // ochinchina/supervisord: no channel token.
@@ -406,8 +408,8 @@ mod tests {
         assert_eq!(
             ev("REMOTE_COMMUNICATION", "type:deploy\nv1.2 done"),
             Event::RemoteCommunication {
-                kind: "deploy".into(),
-                data: "v1.2 done".into()
+                kind: "deploy",
+                data: "v1.2 done"
             }
         );
         assert_eq!(
@@ -421,13 +423,13 @@ mod tests {
         assert_eq!(
             ev("PROCESS_GROUP_ADDED", "groupname:web\n"),
             Event::ProcessGroupAdded {
-                group: "web".into()
+                group: "web"
             }
         );
         assert_eq!(
             ev("PROCESS_GROUP_REMOVED", "groupname:web"),
             Event::ProcessGroupRemoved {
-                group: "web".into()
+                group: "web"
             }
         );
     }

@@ -97,51 +97,72 @@ pub enum FrameError {
     Io(#[from] io::Error),
 }
 
-/// The parsed header line. Known keys get fields; every token, known or not, stays in
-/// `tokens` in the order received.
+/// The parsed header line, borrowed from the reader's buffer: `eventname` and `len` are
+/// located once, every token (known or not) is found on demand; nothing is allocated.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Header {
-    pub eventname: String,
+pub struct Header<'a> {
+    line: &'a str,
+    eventname: std::ops::Range<usize>,
     pub len: usize,
-    pub tokens: Vec<(String, String)>,
 }
 
-impl Header {
+impl<'a> Header<'a> {
+    pub fn eventname(&self) -> &'a str {
+        &self.line[self.eventname.clone()]
+    }
+
+    /// The header line as received (without its newline).
+    pub fn line(&self) -> &'a str {
+        self.line
+    }
+
+    /// Every `key:value` token in the order received, unknown keys included.
+    pub fn tokens(&self) -> impl Iterator<Item = (&'a str, &'a str)> {
+        // Validated by `parse`: every token has a ':' after a non-empty key.
+        self.line
+            .split_ascii_whitespace()
+            .filter_map(|t| t.split_once(':'))
+    }
+
     /// The value of a header token, e.g. `serial` or `pool`.
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.tokens
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+    pub fn get(&self, key: &str) -> Option<&'a str> {
+        self.tokens().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
 
     /// Parse one header line (without its newline).
-    pub fn parse(line: &str) -> Result<Header, FrameError> {
-        let mut tokens = Vec::with_capacity(8);
+    pub fn parse(line: &'a str) -> Result<Header<'a>, FrameError> {
+        let mut eventname = None;
+        let mut raw_len = None;
+        let mut any = false;
         for token in line.split_ascii_whitespace() {
+            any = true;
             match token.split_once(':') {
-                Some((k, v)) if !k.is_empty() => tokens.push((k.to_owned(), v.to_owned())),
-                _ => {
+                Some(("", _)) | None => {
                     return Err(FrameError::MalformedHeader {
                         token: quote(token),
                         header: quote(line),
                     })
                 }
+                Some(("eventname", v)) if eventname.is_none() => {
+                    let start = v.as_ptr() as usize - line.as_ptr() as usize;
+                    eventname = Some(start..start + v.len());
+                }
+                Some(("len", v)) if raw_len.is_none() => raw_len = Some(v),
+                Some(_) => {}
             }
         }
-        if tokens.is_empty() {
+        if !any {
             return Err(FrameError::EmptyHeader);
         }
-        let find = |key: &str| tokens.iter().find(|(k, _)| k == key).map(|(_, v)| v);
-        let eventname = match find("eventname") {
-            Some(name) if !name.is_empty() => name.clone(),
+        let eventname = match eventname {
+            Some(range) if !range.is_empty() => range,
             _ => {
                 return Err(FrameError::MissingEventName {
                     header: quote(line),
                 })
             }
         };
-        let raw_len = find("len").ok_or_else(|| FrameError::MissingLen {
+        let raw_len = raw_len.ok_or_else(|| FrameError::MissingLen {
             header: quote(line),
         })?;
         let len = parse_len(raw_len).map_err(|too_large| match too_large {
@@ -155,9 +176,9 @@ impl Header {
             },
         })?;
         Ok(Header {
+            line,
             eventname,
             len,
-            tokens,
         })
     }
 }
@@ -199,17 +220,18 @@ fn quote_bytes(bytes: &[u8]) -> String {
     ))
 }
 
-/// One event as received: its header and its payload text.
+/// One event as received: its header and its payload text, borrowed from the reader's buffers
+/// (reused from frame to frame, so the steady state allocates nothing).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Frame {
-    pub header: Header,
-    pub payload: String,
+pub struct Frame<'a> {
+    pub header: Header<'a>,
+    pub payload: &'a str,
 }
 
 /// What the next read produced.
 #[derive(Debug)]
-pub enum Next {
-    Frame(Frame),
+pub enum Next<'a> {
+    Frame(Frame<'a>),
     /// Clean end of input between frames: supervisord closed our stdin.
     Eof,
     /// The input was interrupted (a signal) before any byte of a frame arrived.
@@ -230,6 +252,7 @@ pub struct FrameReader<I: Input> {
     input: I,
     unit: LenUnit,
     line: Vec<u8>,
+    payload: Vec<u8>,
 }
 
 impl<I: Input> FrameReader<I> {
@@ -238,6 +261,7 @@ impl<I: Input> FrameReader<I> {
             input,
             unit: LenUnit::Unknown,
             line: Vec::with_capacity(256),
+            payload: Vec::with_capacity(1024),
         }
     }
 
@@ -248,26 +272,46 @@ impl<I: Input> FrameReader<I> {
     /// Read the next frame. An interruption before the first header byte is reported as
     /// [`Next::Interrupted`]; once a frame has begun it is read to its end (the event in hand
     /// is always finished).
-    pub fn next_frame(&mut self) -> Result<Next, FrameError> {
+    pub fn next_frame(&mut self) -> Result<Next<'_>, FrameError> {
         self.line.clear();
         match self.read_header_line()? {
             HeaderLine::Eof => return Ok(Next::Eof),
             HeaderLine::Interrupted => return Ok(Next::Interrupted),
             HeaderLine::Line => {}
         }
+        // The header borrows `line` while `payload` is filled: take both out of self meanwhile.
         let line = std::mem::take(&mut self.line);
-        let result = self.frame_after(&line);
-        self.line = line; // keep the allocation for the next header
-        result
+        let mut payload = std::mem::take(&mut self.payload);
+        payload.clear();
+        let read = self.read_frame(&line, &mut payload);
+        self.line = line;
+        self.payload = payload;
+        let (eventname, len) = read?;
+        let text = header_text(&self.line)?;
+        let payload =
+            std::str::from_utf8(&self.payload).map_err(|_| FrameError::PayloadNotUtf8 {
+                header: quote(text),
+            })?;
+        Ok(Next::Frame(Frame {
+            header: Header {
+                line: text,
+                eventname,
+                len,
+            },
+            payload,
+        }))
     }
 
-    fn frame_after(&mut self, line: &[u8]) -> Result<Next, FrameError> {
-        let text = std::str::from_utf8(line).map_err(|_| FrameError::HeaderNotUtf8 {
-            header: quote_bytes(line),
-        })?;
+    /// Parse the header in `line` and read its payload into `payload`.
+    fn read_frame(
+        &mut self,
+        line: &[u8],
+        payload: &mut Vec<u8>,
+    ) -> Result<(std::ops::Range<usize>, usize), FrameError> {
+        let text = header_text(line)?;
         let header = Header::parse(text)?;
-        let payload = self.read_payload(&header, text)?;
-        Ok(Next::Frame(Frame { header, payload }))
+        self.read_payload(payload, header.len, text)?;
+        Ok((header.eventname, header.len))
     }
 
     fn read_header_line(&mut self) -> Result<HeaderLine, FrameError> {
@@ -310,10 +354,13 @@ impl<I: Input> FrameReader<I> {
         }
     }
 
-    fn read_payload(&mut self, header: &Header, text: &str) -> Result<String, FrameError> {
-        let len = header.len;
-        // Never trust len for an allocation: grow with what really arrives.
-        let mut buf = Vec::with_capacity(len.min(64 * 1024));
+    fn read_payload(
+        &mut self,
+        buf: &mut Vec<u8>,
+        len: usize,
+        text: &str,
+    ) -> Result<(), FrameError> {
+        // Never trust len for an allocation: the buffer grows with what really arrives.
         let mut count = Utf8Count::default();
         let eof = |got: usize| FrameError::EofInPayload {
             got,
@@ -323,10 +370,10 @@ impl<I: Input> FrameReader<I> {
 
         if self.unit == LenUnit::Unknown {
             // Step 1: len bytes.
-            self.take(&mut buf, &mut count, len, Goal::Bytes)
+            self.take(buf, &mut count, len, Goal::Bytes)
                 .map_err(|e| e.or_eof(eof(buf.len())))?;
             if count.chars == len && count.complete() {
-                return finish(buf, text);
+                return Ok(());
             }
             // Step 3: more characters owed. Are they on their way?
             let settle = if header_len(text) + len <= PIPE_BUF {
@@ -335,22 +382,20 @@ impl<I: Input> FrameReader<I> {
                 SETTLE_LARGE
             };
             if !self.pending(settle)? {
-                return finish(buf, text); // the server counted bytes
+                return Ok(()); // the server counted bytes
             }
         }
         // Character mode: read until len complete characters.
         let bytes_before = buf.len();
-        match self.take(&mut buf, &mut count, len, Goal::Chars) {
+        match self.take(buf, &mut count, len, Goal::Chars) {
             Ok(()) => {
                 if buf.len() > bytes_before {
                     self.unit = LenUnit::Chars;
                 }
-                finish(buf, text)
+                Ok(())
             }
             // End of input right after exactly len bytes: that was a byte-counted last frame.
-            Err(Take::Eof) if bytes_before == len && self.unit == LenUnit::Unknown => {
-                finish(buf, text)
-            }
+            Err(Take::Eof) if bytes_before == len && self.unit == LenUnit::Unknown => Ok(()),
             Err(e) => Err(e.or_eof(eof(count.chars))),
         }
     }
@@ -403,9 +448,9 @@ fn header_len(text: &str) -> usize {
     text.len() + 1
 }
 
-fn finish(buf: Vec<u8>, text: &str) -> Result<String, FrameError> {
-    String::from_utf8(buf).map_err(|_| FrameError::PayloadNotUtf8 {
-        header: quote(text),
+fn header_text(line: &[u8]) -> Result<&str, FrameError> {
+    std::str::from_utf8(line).map_err(|_| FrameError::HeaderNotUtf8 {
+        header: quote_bytes(line),
     })
 }
 
@@ -533,12 +578,31 @@ pub fn write_result_body<W: Write>(out: &mut W, body: &str) -> io::Result<()> {
 mod tests {
     use super::*;
 
-    fn frames(input: &[u8]) -> Vec<Result<Frame, String>> {
+    /// A frame copied out of the reader's buffers.
+    #[derive(Debug)]
+    struct Got {
+        line: String,
+        payload: String,
+    }
+
+    impl Got {
+        fn of(f: &Frame) -> Got {
+            Got {
+                line: f.header.line().to_owned(),
+                payload: f.payload.to_owned(),
+            }
+        }
+        fn header(&self) -> Header<'_> {
+            Header::parse(&self.line).unwrap()
+        }
+    }
+
+    fn frames(input: &[u8]) -> Vec<Result<Got, String>> {
         let mut reader = FrameReader::new(input);
         let mut out = Vec::new();
         loop {
             match reader.next_frame() {
-                Ok(Next::Frame(f)) => out.push(Ok(f)),
+                Ok(Next::Frame(f)) => out.push(Ok(Got::of(&f))),
                 Ok(Next::Eof) => return out,
                 Ok(Next::Interrupted) => unreachable!(),
                 Err(e) => {
@@ -567,9 +631,9 @@ mod tests {
         let got = frames(input.as_bytes());
         assert_eq!(got.len(), 2);
         let f = got[0].as_ref().unwrap();
-        assert_eq!(f.header.eventname, "PROCESS_STATE_RUNNING");
-        assert_eq!(f.header.get("serial"), Some("21"));
-        assert_eq!(f.header.get("pool"), Some("listener"));
+        assert_eq!(f.header().eventname(), "PROCESS_STATE_RUNNING");
+        assert_eq!(f.header().get("serial"), Some("21"));
+        assert_eq!(f.header().get("pool"), Some("listener"));
         assert_eq!(f.payload, p1);
         assert_eq!(got[1].as_ref().unwrap().payload, p2);
     }
@@ -577,10 +641,10 @@ mod tests {
     #[test]
     fn tokens_in_any_order_split_on_first_colon_unknown_kept() {
         let h = Header::parse("len:0 custom:a:b:c eventname:TICK_5 ver:3.0").unwrap();
-        assert_eq!(h.eventname, "TICK_5");
+        assert_eq!(h.eventname(), "TICK_5");
         assert_eq!(h.len, 0);
         assert_eq!(h.get("custom"), Some("a:b:c"));
-        assert_eq!(h.tokens.len(), 4);
+        assert_eq!(h.tokens().count(), 4);
     }
 
     /// Input as a server writes it: one write per frame, the next only after our answer. At
@@ -632,10 +696,10 @@ mod tests {
         }
     }
 
-    fn read_all<I: Input>(mut reader: FrameReader<I>) -> Vec<Frame> {
+    fn read_all<I: Input>(mut reader: FrameReader<I>) -> Vec<Got> {
         let mut out = Vec::new();
         while let Next::Frame(f) = reader.next_frame().unwrap() {
-            out.push(f);
+            out.push(Got::of(&f));
         }
         out
     }
@@ -654,7 +718,7 @@ mod tests {
         let got = read_all(FrameReader::new(Writes::new(&writes)));
         assert_eq!(got.len(), 3, "{got:?}");
         assert_eq!(got[0].payload, p1);
-        assert_eq!(got[1].header.eventname, "TICK_5");
+        assert_eq!(got[1].header().eventname(), "TICK_5");
         assert_eq!(got[2].payload, p3);
     }
 

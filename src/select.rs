@@ -113,7 +113,7 @@ impl Selection {
     }
 
     pub fn matches_process(&self, p: &Process) -> bool {
-        self.matches(&p.group, &p.name)
+        self.matches(p.group, p.name)
     }
 
     /// For log lines: `any process` or the `-p` values.
