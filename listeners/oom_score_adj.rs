@@ -422,10 +422,7 @@ mod tests {
     fn state<'a>(s: ProcessState, group: &'a str, name: &'a str, pid: u32) -> Event<'a> {
         Event::ProcessState(StateChange {
             state: s,
-            process: Process {
-                name: name,
-                group: group,
-            },
+            process: Process { name, group },
             from_state: "STARTING",
             pid: Some(pid),
             tries: None,

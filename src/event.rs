@@ -249,19 +249,13 @@ mod tests {
     use super::*;
 
     fn ev<'a>(name: &'a str, payload: &'a str) -> Event<'a> {
-        parse(name, payload).unwrap_or_else(|| Event::Other {
-            name: name,
-            payload: payload,
-        })
+        parse(name, payload).unwrap_or(Event::Other { name, payload })
     }
 
     fn state<'a>(s: ProcessState, name: &'a str, group: &'a str) -> StateChange<'a> {
         StateChange {
             state: s,
-            process: Process {
-                name: name,
-                group: group,
-            },
+            process: Process { name, group },
             from_state: "",
             pid: None,
             tries: None,
@@ -422,15 +416,11 @@ mod tests {
         );
         assert_eq!(
             ev("PROCESS_GROUP_ADDED", "groupname:web\n"),
-            Event::ProcessGroupAdded {
-                group: "web"
-            }
+            Event::ProcessGroupAdded { group: "web" }
         );
         assert_eq!(
             ev("PROCESS_GROUP_REMOVED", "groupname:web"),
-            Event::ProcessGroupRemoved {
-                group: "web"
-            }
+            Event::ProcessGroupRemoved { group: "web" }
         );
     }
 
