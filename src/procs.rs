@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::PathBuf;
 
 /// Parent links of every process at one moment.
@@ -84,11 +84,34 @@ impl Proc {
 
 /// The parent pid from the text of /proc/<pid>/stat. The command name (field 2) is in
 /// parentheses and may itself contain spaces and parentheses, so parse after the last ')'.
-pub fn parse_stat_ppid(stat: &str) -> Option<u32> {
-    let rest = &stat[stat.rfind(')')? + 1..];
+pub fn parse_stat_ppid(stat: &[u8]) -> Option<u32> {
+    // The name is arbitrary bytes; what follows it is ASCII.
+    let rest = std::str::from_utf8(&stat[stat.iter().rposition(|&b| b == b')')? + 1..]).ok()?;
     let mut fields = rest.split_ascii_whitespace();
     let _state = fields.next()?;
     fields.next()?.parse().ok()
+}
+
+/// Read a small /proc file into `buf` with one open and (usually) one read: no `statx`, no
+/// growing heap buffer, which `fs::read_to_string` costs on every call. /proc/<pid>/stat is a
+/// few hundred bytes (the command name is at most 64); a longer file is an error.
+fn read_small<'b>(path: &std::path::Path, buf: &'b mut [u8]) -> io::Result<&'b [u8]> {
+    let mut file = fs::File::open(path)?;
+    let mut len = 0;
+    loop {
+        match file.read(&mut buf[len..])? {
+            0 => break,
+            n => len += n,
+        }
+        if len == buf.len() {
+            return Err(invalid(format!(
+                "{} is longer than {} bytes",
+                path.display(),
+                buf.len()
+            )));
+        }
+    }
+    Ok(&buf[..len])
 }
 
 fn invalid(what: String) -> io::Error {
@@ -97,8 +120,9 @@ fn invalid(what: String) -> io::Error {
 
 impl Procfs for Proc {
     fn parent(&self, pid: u32) -> io::Result<u32> {
-        let stat = fs::read_to_string(self.path(pid, "stat"))?;
-        parse_stat_ppid(&stat).ok_or_else(|| invalid(format!("unreadable /proc/{pid}/stat")))
+        let mut buf = [0u8; 1024];
+        let stat = read_small(&self.path(pid, "stat"), &mut buf)?;
+        parse_stat_ppid(stat).ok_or_else(|| invalid(format!("unreadable /proc/{pid}/stat")))
     }
 
     fn tree(&self) -> io::Result<ProcessTree> {
@@ -121,7 +145,9 @@ impl Procfs for Proc {
     }
 
     fn oom_score_adj(&self, pid: u32) -> io::Result<i32> {
-        let text = fs::read_to_string(self.path(pid, "oom_score_adj"))?;
+        let mut buf = [0u8; 32];
+        let raw = read_small(&self.path(pid, "oom_score_adj"), &mut buf)?;
+        let text = String::from_utf8_lossy(raw);
         text.trim()
             .parse()
             .map_err(|_| invalid(format!("unexpected /proc/{pid}/oom_score_adj: {text:?}")))
@@ -157,11 +183,16 @@ mod tests {
     #[test]
     fn stat_with_spaces_and_parens_in_the_name() {
         assert_eq!(
-            parse_stat_ppid("1234 (my (odd) prog) S 77 1234 1234 0 -1"),
+            parse_stat_ppid(b"1234 (my (odd) prog) S 77 1234 1234 0 -1"),
             Some(77)
         );
-        assert_eq!(parse_stat_ppid("1 (init) S 0 1 1"), Some(0));
-        assert_eq!(parse_stat_ppid("garbage"), None);
+        assert_eq!(parse_stat_ppid(b"1 (init) S 0 1 1"), Some(0));
+        assert_eq!(parse_stat_ppid(b"garbage"), None);
+    }
+
+    #[test]
+    fn stat_with_a_non_utf8_name() {
+        assert_eq!(parse_stat_ppid(b"42 (x\xff) R 7 42 42"), Some(7));
     }
 
     #[test]
