@@ -5,4 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tests/setup.sh
-cargo test --locked "$@"
+# Unit tests, then the integration binary (no doc tests: the crate has none, and an empty
+# "0 passed" as the closing line would read as "no test ran").
+cargo test --locked --lib --test tests "$@"
