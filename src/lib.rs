@@ -15,6 +15,7 @@ pub mod dispatch;
 pub mod error;
 pub mod event;
 pub mod logging;
+pub mod mail;
 pub mod procs;
 pub mod protocol;
 pub mod runtime;

@@ -1,0 +1,77 @@
+//! The one mail layer every mailing listener shares (crashmail, crashmailbatch, fatalmailbatch,
+//! crashsms, httpok, memmon). docs/mail.md describes it for users.
+//!
+//! # Theory of operation
+//! A listener turns an event into a [`Mail`] and hands it to its [`Outbox`] with
+//! [`Outbox::submit`], which never blocks on delivery: supervisord is waiting for our RESULT.
+//! `submit` applies flood control, writes the mail to the spool directory first when there is
+//! one (so that an acknowledged notification survives a crash), and queues it for the delivery
+//! worker, a thread of its own. The worker renders nothing new: it delivers what it was given
+//! through the one [`Transport`] the options chose (a sendmail command, or SMTP via lettre),
+//! retries transient failures with backoff, and deletes a spooled copy once delivered.
+//!
+//! ```text
+//!  protocol loop ── submit ──▶ flood control ──▶ spool (opt.) ──▶ bounded queue ──▶ worker ──▶ Transport
+//!        ▲  RESULT OK at once                                                     retry/backoff
+//! ```
+//!
+//! Nothing accepted is lost silently: a full queue (no spool) folds the oldest mails into one
+//! digest; flood control counts what it holds back and mails one digest when its window ends;
+//! at shutdown (SIGTERM) queued mail is delivered within a deadline, or spooled, and anything
+//! that can be neither is named in the log.
+//!
+//! Modules: `message` (a [`Mail`] as RFC 5322 bytes, with From, Date, Message-ID), `transport`
+//! (sendmail command and SMTP), `outbox` (queue, worker, retry, spool, flood control), `options`
+//! (the shared command-line flags and what they build).
+
+pub mod message;
+pub mod options;
+pub mod outbox;
+pub mod transport;
+
+/// One notification, as a listener composes it. The texts are the listener's own (they keep
+/// superlance's wording so that users' mail filters go on working).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mail {
+    /// Recipients (superlance's `-m`/`--email`, or the batch tools' `--toEmail` list).
+    pub to: Vec<String>,
+    /// The sender; `None` uses the outbox's default (`--from`, else `supervisor@<hostname>`).
+    pub from: Option<String>,
+    /// `None` writes no Subject header (crashsms, for SMS gateways).
+    pub subject: Option<String>,
+    pub body: String,
+    /// What flood control counts against, e.g. the `group:name` of the program; `None` is never
+    /// held back (a digest, a batch).
+    pub key: Option<String>,
+}
+
+/// A mail ready to go: the envelope and the full RFC 5322 message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub from: String,
+    pub to: Vec<String>,
+    /// Headers and body, CRLF line ends, as sent over SMTP or piped to sendmail.
+    pub message: Vec<u8>,
+    /// For log lines: the subject, or the first line of the body.
+    pub summary: String,
+}
+
+/// Why a delivery failed, and whether trying again may help.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeliveryError {
+    /// The server is down or slow, the command timed out, a 4xx reply: retry later.
+    #[error("{0} (will retry)")]
+    Transient(String),
+    /// The message itself is refused (a 5xx reply to a recipient, an invalid address): retrying
+    /// would fail forever.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+/// A way to deliver a rendered mail. Implementations block (the worker thread calls them);
+/// each has its own timeouts so that a hung server cannot hold the worker forever.
+pub trait Transport: Send {
+    fn deliver(&mut self, mail: &Rendered) -> Result<(), DeliveryError>;
+    /// For log lines: `sendmail command "/usr/sbin/sendmail -t -i"`, `SMTP smtp.example.com:587 (STARTTLS)`.
+    fn describe(&self) -> String;
+}
