@@ -75,3 +75,27 @@ pub trait Transport: Send {
     /// For log lines: `sendmail command "/usr/sbin/sendmail -t -i"`, `SMTP smtp.example.com:587 (STARTTLS)`.
     fn describe(&self) -> String;
 }
+
+/// Flood control: at most `max` mails per key in any window of `per`; what is held back is
+/// counted and mailed as one digest when the window ends (superlance #99, #108).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FloodLimit {
+    pub max: u32,
+    pub per: std::time::Duration,
+}
+
+/// How an [`outbox::Outbox`] behaves; built from the shared options (`options`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxConfig {
+    /// The sender of mails whose `from` is `None`.
+    pub default_from: String,
+    /// `--spool DIR`: persist each mail before it is acknowledged.
+    pub spool: Option<std::path::PathBuf>,
+    /// `None`: flood control off (`--max-mails 0`).
+    pub flood: Option<FloodLimit>,
+    /// Mails held in memory before the oldest are folded into a digest (no spool).
+    pub queue_capacity: usize,
+    /// At shutdown, how long to keep trying to deliver before spooling or giving up. supervisord
+    /// sends SIGKILL `stopwaitsecs` (default 10 s) after SIGTERM, so this stays below that.
+    pub shutdown_grace: std::time::Duration,
+}
