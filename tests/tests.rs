@@ -5,5 +5,6 @@
 mod common; // shared helpers: the binary, temp dirs, /proc, a real supervisord; common::pipe drives the binary over pipes
 mod dispatch; // multi-call names, --list, --install, help, unknown names
 mod logging; // stderr format, --syslog and reconnecting after the syslog socket is re-created
+mod mail; // the mail layer's transports against a real SMTP server
 mod oom_score_adj; // the seed listener, over pipes and under a real supervisord
 mod protocol; // framing over pipes: exact bytes, bad input, signals, the len trap

@@ -19,6 +19,7 @@
 #![allow(dead_code)] // a toolbox shared by several test modules: not each uses every helper
 
 pub mod pipe;
+pub mod smtp;
 
 use std::ffi::OsString;
 use std::fs;
