@@ -3,10 +3,11 @@
 
 use crate::dispatch::Entry;
 
+pub mod crashmail;
 pub mod oom_score_adj;
 
-pub const LISTENERS: &[Entry] = &[Entry {
-    name: "oom_score_adj",
-    command: oom_score_adj::command,
-    run: oom_score_adj::run,
-}];
+#[rustfmt::skip] // one line per listener
+pub const LISTENERS: &[Entry] = &[
+    Entry { name: "crashmail", command: crashmail::command, run: crashmail::run },
+    Entry { name: "oom_score_adj", command: oom_score_adj::command, run: oom_score_adj::run },
+];

@@ -48,7 +48,7 @@ fn behaves_as_oom_score_adj(program: &Path, before: &[&str]) {
 fn list_prints_one_listener_per_line() {
     let f = run(BIN, &["--list"]);
     assert_eq!(f.code(), 0, "{}", f.stderr);
-    assert_eq!(show(&f.stdout), show(b"oom_score_adj\n"));
+    assert_eq!(show(&f.stdout), show(b"crashmail\noom_score_adj\n"));
     assert_eq!(f.stderr, "");
 }
 
@@ -222,11 +222,12 @@ fn install_creates_hard_links_and_can_run_again() {
         "reports what it created: {}",
         show(&f.stdout)
     );
-    let names: Vec<String> = fs::read_dir(dir.path())
+    let mut names: Vec<String> = fs::read_dir(dir.path())
         .expect("read dir")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(names, ["oom_score_adj"], "one link per listener");
+    names.sort();
+    assert_eq!(names, ["crashmail", "oom_score_adj"], "one link per listener");
 
     let again = run(
         BIN,

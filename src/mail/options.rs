@@ -297,10 +297,16 @@ fn transport(
 }
 
 fn outbox_config(m: &ArgMatches) -> Result<OutboxConfig, Error> {
-    let spool = get::<PathBuf>(m, SPOOL);
-    if let Some(dir) = &spool {
-        check_spool(dir)?;
-    }
+    // A spool that cannot be used is reported loudly, but the listener still starts and keeps
+    // mail in memory: a listener that exits at start goes FATAL in supervisord and then reports
+    // nothing at all (issue 3: "an unwritable spool directory ... listener stays up").
+    let spool = get::<PathBuf>(m, SPOOL).filter(|dir| match check_spool(dir) {
+        Ok(()) => true,
+        Err(e) => {
+            log::error!("{e}; mail will be kept in memory only (lost if the listener dies) until this is fixed and the listener restarted");
+            false
+        }
+    });
     let max = get::<u32>(m, MAX_MAILS).unwrap_or(5);
     let per = get::<Duration>(m, PER).unwrap_or(Duration::from_secs(600));
     Ok(OutboxConfig {
@@ -322,21 +328,20 @@ fn from_command_line(m: &ArgMatches, id: &str) -> bool {
     m.ids().any(|i| i.as_str() == id) && m.value_source(id) == Some(ValueSource::CommandLine)
 }
 
-/// `--spool DIR`: created if missing, and it must take a file now: "nothing is lost" depends
-/// on it, so a listener that could not spool does not start.
-fn check_spool(dir: &Path) -> Result<(), Error> {
+/// `--spool DIR`: created if missing, and it must take a file now.
+fn check_spool(dir: &Path) -> Result<(), String> {
     let name = dir.display();
     std::fs::create_dir_all(dir)
-        .map_err(|e| Error::Setup(format!("--spool {name}: cannot create the directory: {e}")))?;
+        .map_err(|e| format!("--spool {name}: cannot create the directory: {e}"))?;
     if !dir.is_dir() {
-        return Err(Error::Setup(format!("--spool {name}: not a directory")));
+        return Err(format!("--spool {name}: not a directory"));
     }
     let probe = dir.join(format!(".write-test.{}", std::process::id()));
     std::fs::write(&probe, b"").map_err(|e| {
-        Error::Setup(format!(
+        format!(
             "--spool {name}: cannot write there ({e}); fix its permissions or choose another \
              directory"
-        ))
+        )
     })?;
     let _ = std::fs::remove_file(&probe);
     Ok(())
@@ -812,22 +817,23 @@ mod tests {
         // Below a regular file: cannot be created, whoever we are (root included).
         let file = dir.path().join("file");
         std::fs::write(&file, "").unwrap();
+        // Reported (log::error!), and the listener goes on without a spool.
         let below = file.join("spool");
-        let e = build_err(
+        assert!(check_spool(&below)
+            .is_err_and(|m| m.contains("cannot create") && m.contains("file/spool")));
+        let (_, c) = build_ok(
             &["--spool", below.to_str().unwrap()],
             Legacy::default(),
             None,
         );
-        assert!(
-            matches!(&e, Error::Setup(m) if m.contains("cannot create") && m.contains("file/spool")),
-            "{e}"
-        );
-        let e = build_err(
+        assert_eq!(c.spool, None);
+        assert!(check_spool(&file).is_err());
+        let (_, c) = build_ok(
             &["--spool", file.to_str().unwrap()],
             Legacy::default(),
             None,
         );
-        assert!(matches!(&e, Error::Setup(_)), "{e}");
+        assert_eq!(c.spool, None);
     }
 
     #[test]

@@ -1,0 +1,255 @@
+//! crashmail: mail when a supervisord program exits unexpectedly (docs/crashmail.md).
+//!
+//! Drop-in for superlance's crashmail: same options, subject and body, so existing mail
+//! filters keep working. Fixed: `-p` and `-a` are honoured (superlance #18, #125: superlance
+//! parsed them and mailed every crash anyway); without `-m` nothing is mailed and the start-up
+//! log says so (superlance piped a mail `To: None`); mail goes through the shared mail layer,
+//! so SMTP works too (superlance #28) and delivery never blocks supervisord.
+
+use clap::{Arg, ArgMatches, Command};
+
+use crate::event::{Event, ProcessState, StateChange};
+use crate::mail::options::{self, Legacy, DEFAULT_SENDMAIL};
+use crate::mail::outbox::Outbox;
+use crate::mail::Mail;
+use crate::protocol::Ack;
+use crate::runtime::{self, Listener};
+use crate::select::{self, Selection};
+use crate::Error;
+
+pub fn command() -> Command {
+    Command::new("crashmail")
+        .about("Mail when a supervisord program exits unexpectedly (PROCESS_STATE_EXITED with expected:0)")
+        .after_help(
+            "Subscribe the pool to PROCESS_STATE_EXITED (or PROCESS_STATE):\n\n  \
+             [eventlistener:crashmail]\n  command=crashmail -p program1 -p group1:program2 -m dev@example.com\n  \
+             events=PROCESS_STATE_EXITED",
+        )
+        .arg(select::program_arg(
+            Some('p'),
+            "Mail when this program exits unexpectedly: NAME, GROUP:NAME or GROUP:* (repeatable)",
+        ))
+        .arg(select::any_arg(Some('a'), "Mail when any program exits unexpectedly (overrides -p)"))
+        .arg(
+            Arg::new("optionalheader")
+                .short('o')
+                .long("optionalheader")
+                .value_name("STRING")
+                .help("A prefix for the mail subject: '<STRING>: <program> crashed at <time>'"),
+        )
+        .arg(
+            Arg::new("sendmail_program")
+                .short('s')
+                .long("sendmail_program")
+                .value_name("COMMAND")
+                .help(format!(
+                    "The command that sends a mail given on stdin with its headers [default: {DEFAULT_SENDMAIL}]; ignored with --smtp-host"
+                )),
+        )
+        .arg(
+            Arg::new("email")
+                .short('m')
+                .long("email")
+                .value_name("ADDRESS")
+                .help("Mail this address (several: comma-separated); without it nothing is mailed"),
+        )
+        .args(options::args())
+}
+
+pub fn run(m: &ArgMatches) -> Result<(), Error> {
+    let selection = Selection::from_matches(m);
+    // An invalid address is reported and left out, and the listener stays up: one that exits
+    // at start goes FATAL in supervisord and then reports nothing at all.
+    let recipients: Vec<String> = m
+        .get_one::<String>("email")
+        .map(|e| {
+            e.split(',')
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|to| match crate::mail::message::check_address(to) {
+            Ok(_) => true,
+            Err(e) => {
+                log::error!(
+                    "-m/--email: {e}; not mailing it (fix the address and restart the listener)"
+                );
+                false
+            }
+        })
+        .collect();
+    let legacy = Legacy {
+        sendmail: m.get_one::<String>("sendmail_program").cloned(),
+        ..Legacy::default()
+    };
+    let (transport, config) = options::from_matches(m, legacy)?;
+
+    if selection.is_empty() {
+        // superlance's effective behaviour (it never read -p/-a), now said out loud.
+        log::warn!("no -p or -a given: mailing the unexpected exit of every program");
+    }
+    let outbox = if recipients.is_empty() {
+        log::warn!("no valid -m/--email address: unexpected exits will be logged, not mailed");
+        None
+    } else {
+        log::info!(
+            "mailing {} when these exit unexpectedly: {}, via {}",
+            recipients.join(", "),
+            if selection.is_empty() {
+                "every process".to_owned()
+            } else {
+                selection.describe()
+            },
+            transport.describe()
+        );
+        Some(Outbox::start(transport, config)?)
+    };
+    let mut listener = Crashmail {
+        selection: if selection.is_empty() {
+            Selection::any()
+        } else {
+            selection
+        },
+        prefix: m.get_one::<String>("optionalheader").cloned(),
+        recipients,
+        outbox,
+    };
+    runtime::run(&mut listener)
+}
+
+pub struct Crashmail {
+    selection: Selection,
+    prefix: Option<String>,
+    recipients: Vec<String>,
+    outbox: Option<Outbox>,
+}
+
+impl Crashmail {
+    /// The mail superlance would send for this exit, same texts.
+    fn compose(&self, exit: &StateChange, asctime: &str) -> Mail {
+        let name = exit.process.name;
+        let subject = match &self.prefix {
+            Some(prefix) => format!("{prefix}: {name} crashed at {asctime}"),
+            None => format!("{name} crashed at {asctime}"),
+        };
+        let pid = exit.pid.map_or_else(|| "?".to_owned(), |p| p.to_string());
+        let body = format!(
+            "Process {name} in group {} exited unexpectedly (pid {pid}) from state {}",
+            exit.process.group, exit.from_state
+        );
+        Mail {
+            to: self.recipients.clone(),
+            from: None,
+            subject: Some(subject),
+            body,
+            key: Some(exit.process.namespec()),
+        }
+    }
+}
+
+impl Listener for Crashmail {
+    fn handle(&mut self, event: &Event) -> Ack {
+        let Event::ProcessState(exit) = event else {
+            return Ack::Ok;
+        };
+        if exit.state != ProcessState::Exited
+            || exit.expected != Some(false)
+            || !self.selection.matches_process(&exit.process)
+        {
+            return Ack::Ok;
+        }
+        let mail = self.compose(exit, &crate::time::asctime());
+        match &self.outbox {
+            Some(outbox) => {
+                log::info!(
+                    "{}: unexpected exit, mailing: {}",
+                    exit.process.namespec(),
+                    mail.subject.as_deref().unwrap_or("")
+                );
+                outbox.submit(mail);
+            }
+            None => log::info!(
+                "{}: unexpected exit (not mailed: no -m/--email): {}",
+                exit.process.namespec(),
+                mail.body
+            ),
+        }
+        Ack::Ok
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(outbox) = self.outbox.as_mut() {
+            outbox.shutdown();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Process;
+    use crate::select::Spec;
+
+    fn listener(specs: &[&str], any: bool, prefix: Option<&str>) -> Crashmail {
+        let selection =
+            Selection::new(specs.iter().map(|s| Spec::parse(s).unwrap()).collect(), any);
+        Crashmail {
+            selection,
+            prefix: prefix.map(str::to_owned),
+            recipients: vec!["ops@example.com".into()],
+            outbox: None,
+        }
+    }
+
+    fn exited<'a>(group: &'a str, name: &'a str, expected: bool) -> StateChange<'a> {
+        StateChange {
+            state: ProcessState::Exited,
+            process: Process { name, group },
+            from_state: "RUNNING",
+            pid: Some(4242),
+            tries: None,
+            expected: Some(expected),
+        }
+    }
+
+    #[test]
+    fn superlance_subject_and_body() {
+        let l = listener(&[], true, None);
+        let m = l.compose(&exited("web", "web_01", false), "2026-11-24 18:30:05,123");
+        assert_eq!(
+            m.subject.as_deref(),
+            Some("web_01 crashed at 2026-11-24 18:30:05,123")
+        );
+        assert_eq!(
+            m.body,
+            "Process web_01 in group web exited unexpectedly (pid 4242) from state RUNNING"
+        );
+        assert_eq!(m.key.as_deref(), Some("web:web_01"));
+        assert_eq!(m.to, ["ops@example.com"]);
+        let l = listener(&[], true, Some("prod-db1"));
+        let m = l.compose(&exited("web", "web_01", false), "T");
+        assert_eq!(m.subject.as_deref(), Some("prod-db1: web_01 crashed at T"));
+    }
+
+    #[test]
+    fn only_selected_unexpected_exits_count() {
+        // superlance #18, #125: -p was parsed and ignored.
+        let mut l = listener(&["group1:program2"], false, None);
+        let selected = |l: &Crashmail, c: &StateChange| {
+            c.state == ProcessState::Exited
+                && c.expected == Some(false)
+                && l.selection.matches_process(&c.process)
+        };
+        assert!(selected(&l, &exited("group1", "program2", false)));
+        assert!(!selected(&l, &exited("group1", "program2", true)));
+        assert!(!selected(&l, &exited("group2", "program2", false)));
+        assert_eq!(
+            l.handle(&Event::ProcessState(exited("group1", "program2", false))),
+            Ack::Ok
+        );
+        assert_eq!(l.handle(&Event::Tick { period: 5, when: 0 }), Ack::Ok);
+    }
+}
