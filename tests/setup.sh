@@ -70,4 +70,10 @@ else
     fi
     echo "setup: installed:" $todo
 fi
+# The TLS tests make their certificates with the openssl command (in this project's machine
+# image; installed from Debian's packages if a machine lacks it).
+if ! command -v openssl >/dev/null 2>&1; then
+    echo "setup: installing openssl (apt-get)"
+    apt-get update -qq && apt-get install -y -qq openssl >/dev/null
+fi
 echo "setup: $("$venv/bin/supervisord" --version | sed 's/^/supervisord /') ready in $venv"
