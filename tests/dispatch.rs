@@ -227,7 +227,11 @@ fn install_creates_hard_links_and_can_run_again() {
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names, ["crashmail", "oom_score_adj"], "one link per listener");
+    assert_eq!(
+        names,
+        ["crashmail", "oom_score_adj"],
+        "one link per listener"
+    );
 
     let again = run(
         BIN,

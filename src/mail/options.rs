@@ -114,7 +114,7 @@ pub fn args() -> Vec<Arg> {
             .value_parser(clap::value_parser!(u32))
             .default_value("5")
             .help(
-                "Flood control: at most N mails per program in any --per window; the rest are \
+                "Flood control: at most N mails per program per window (a window starts with the first mail of that program and lasts --per); the rest are \
                  counted and reported in one digest when the window ends (0: no limit)",
             ),
         Arg::new(PER)

@@ -1,0 +1,232 @@
+//! The delivery queue, in order, with its memory bound.
+//!
+//! A mail in the spool is queued as its file's stamp only and read back when it reaches the
+//! head: with `--spool` the disk is the queue, and memory holds 8 bytes per waiting mail
+//! however long the backlog (the transport's retry loop reads one file per delivery, nothing
+//! next to the delivery itself). Re-reading files in batches as the queue drains would save
+//! those few bytes at the cost of a second source of truth; we keep it simple.
+//!
+//! A mail without a spool copy (no `--spool`, or the write failed) lives in memory, at most
+//! `capacity` of them. Beyond that the oldest are folded into one backlog digest at the head
+//! of the queue, which grows (within [`Digest`]'s budget) until the worker takes it: a
+//! notification is merged, never dropped silently.
+
+use std::collections::VecDeque;
+use std::time::SystemTime;
+
+use super::digest::{notifications, span, Digest};
+use crate::mail::{Mail, Rendered};
+
+/// A mail waiting for the worker.
+#[derive(Debug)]
+pub(super) enum Entry {
+    /// In the spool only, by its stamp.
+    Spooled(u64),
+    /// In memory only.
+    Memory(Box<Pending>),
+    /// Mails merged because the queue was full.
+    Backlog(Digest),
+}
+
+/// A mail kept in memory: rendered for delivery, and as the listener wrote it, in case it has
+/// to be merged into a backlog digest.
+#[derive(Debug)]
+pub(super) struct Pending {
+    pub rendered: Rendered,
+    pub mail: Mail,
+    pub date: SystemTime,
+}
+
+impl Pending {
+    fn add_to(&self, digest: &mut Digest) {
+        // The summary is the subject, or the body's first line when there is no subject.
+        let text = if self.mail.subject.is_some() {
+            self.mail.body.as_str()
+        } else {
+            self.mail.body.split_once('\n').map_or("", |(_, rest)| rest)
+        };
+        digest.add(
+            self.date,
+            &self.mail.to,
+            self.mail.from.as_deref(),
+            &self.rendered.summary,
+            text,
+        );
+    }
+}
+
+pub(super) struct Queue {
+    entries: VecDeque<Entry>,
+    /// Entries held in memory (`Memory` and `Backlog`).
+    in_memory: usize,
+    capacity: usize,
+    /// Merging is going on (for one warning when it starts).
+    merging: bool,
+}
+
+impl Queue {
+    pub fn new(capacity: usize) -> Queue {
+        Queue {
+            entries: VecDeque::new(),
+            in_memory: 0,
+            capacity: capacity.max(1),
+            merging: false,
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Queue `entry` last. Returns true when this started merging mails into a backlog digest
+    /// (the caller warns once).
+    pub fn push(&mut self, entry: Entry) -> bool {
+        if !matches!(entry, Entry::Spooled(_)) {
+            self.in_memory += 1;
+        }
+        self.entries.push_back(entry);
+        let mut started = false;
+        while self.in_memory > self.capacity {
+            if !matches!(self.entries.front(), Some(Entry::Backlog(_))) {
+                // At the head, where the oldest merged mail was. With a spool whose writes
+                // fail, it may pass spooled mails: their order matters less than not losing
+                // these.
+                self.entries.push_front(Entry::Backlog(Digest::default()));
+                self.in_memory += 1;
+                started = !self.merging;
+                self.merging = true;
+            }
+            let oldest = self
+                .entries
+                .iter()
+                .skip(1)
+                .position(|e| matches!(e, Entry::Memory(_)));
+            let Some(Entry::Memory(pending)) = oldest.and_then(|i| self.entries.remove(i + 1))
+            else {
+                break;
+            };
+            self.in_memory -= 1;
+            if let Some(Entry::Backlog(digest)) = self.entries.front_mut() {
+                pending.add_to(digest);
+            }
+        }
+        started
+    }
+
+    /// The head, for the worker.
+    pub fn pop(&mut self) -> Option<Entry> {
+        let entry = self.entries.pop_front()?;
+        match entry {
+            Entry::Spooled(_) => {}
+            Entry::Memory(_) => self.in_memory -= 1,
+            Entry::Backlog(_) => {
+                self.in_memory -= 1;
+                self.merging = false;
+            }
+        }
+        Some(entry)
+    }
+
+    /// Everything still queued, in order (at shutdown).
+    pub fn drain(&mut self) -> Vec<Entry> {
+        self.in_memory = 0;
+        self.entries.drain(..).collect()
+    }
+}
+
+/// The backlog digest as a mail: `N notifications merged (delivery backlog)`.
+pub(super) fn backlog_mail(digest: &Digest, capacity: usize, transport: &str) -> Mail {
+    let n = digest.count();
+    let intro = format!(
+        "The mail queue was full ({capacity} mails waiting in memory) because\n\
+         delivery via {transport} was failing or slow, so the oldest\n\
+         notifications were merged into this one mail: {} {}.\n\
+         (--spool DIR keeps every mail on disk instead.)",
+        notifications(n),
+        span(digest)
+    );
+    digest.mail(
+        format!("{} merged (delivery backlog)", notifications(n)),
+        &intro,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::UNIX_EPOCH;
+
+    fn pending(n: u32) -> Entry {
+        let mail = Mail {
+            to: vec!["ops@example.com".into()],
+            from: None,
+            subject: Some(format!("m{n}")),
+            body: format!("body of m{n}"),
+            key: None,
+        };
+        let rendered = Rendered {
+            from: "a@b.c".into(),
+            to: mail.to.clone(),
+            message: Vec::new(),
+            summary: format!("m{n}"),
+        };
+        Entry::Memory(Box::new(Pending {
+            rendered,
+            mail,
+            date: UNIX_EPOCH,
+        }))
+    }
+
+    fn shape(q: &Queue) -> Vec<String> {
+        q.entries
+            .iter()
+            .map(|e| match e {
+                Entry::Spooled(s) => format!("s{s}"),
+                Entry::Memory(p) => p.rendered.summary.clone(),
+                Entry::Backlog(d) => format!("backlog({})", d.names().join(",")),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn oldest_are_merged_newest_kept() {
+        let mut q = Queue::new(3);
+        let mut started = Vec::new();
+        for n in 1..=10 {
+            started.push(q.push(pending(n)));
+        }
+        assert_eq!(shape(&q), ["backlog(m1,m2,m3,m4,m5,m6,m7,m8)", "m9", "m10"]);
+        assert_eq!(started.iter().filter(|s| **s).count(), 1);
+        assert!(q.in_memory <= 3);
+        let Some(Entry::Backlog(d)) = q.pop() else {
+            panic!("no backlog")
+        };
+        let mail = backlog_mail(&d, 3, "test");
+        assert_eq!(
+            mail.subject.as_deref(),
+            Some("8 notifications merged (delivery backlog)")
+        );
+        for n in 1..=8 {
+            assert!(mail.body.contains(&format!("  m{n}\n    body of m{n}\n")));
+        }
+        // A new episode makes a new backlog.
+        q.push(pending(11));
+        q.push(pending(12));
+        assert_eq!(shape(&q), ["backlog(m9,m10)", "m11", "m12"]);
+    }
+
+    #[test]
+    fn spooled_entries_do_not_count() {
+        let mut q = Queue::new(1);
+        for s in 1..=5 {
+            assert!(!q.push(Entry::Spooled(s)));
+        }
+        q.push(pending(1));
+        assert_eq!(q.len(), 6);
+        assert_eq!(q.in_memory, 1);
+    }
+}
