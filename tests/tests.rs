@@ -3,6 +3,7 @@
 //! that `tests/setup.sh` creates.
 
 mod common; // shared helpers: the binary, temp dirs, /proc, a real supervisord; common::pipe drives the binary over pipes
+mod crashmail; // crashmail end to end: mails that arrive at a real SMTP server
 mod dispatch; // multi-call names, --list, --install, help, unknown names
 mod logging; // stderr format, --syslog and reconnecting after the syslog socket is re-created
 mod mail; // the mail layer's transports against a real SMTP server
