@@ -367,23 +367,6 @@ fn to<'a>(mails: &'a [ReceivedMail], to: &str) -> Vec<&'a ReceivedMail> {
     mails.iter().filter(|m| m.rcpt_to == [to]).collect()
 }
 
-/// Wait until the log of listener `name` has a line containing every one of `parts`; returns
-/// that line.
-fn wait_log_line(sv: &Supervisord, name: &str, parts: &[&str], timeout: Duration) -> String {
-    let find = || {
-        sv.stderr_log(name)
-            .lines()
-            .find(|l| parts.iter().all(|p| l.contains(p)))
-            .map(str::to_owned)
-    };
-    common::poll(timeout, find).unwrap_or_else(|| {
-        panic!(
-            "no line with {parts:?} in {name}'s log within {timeout:?}:\n{}",
-            sv.stderr_log(name)
-        )
-    })
-}
-
 /// The listener is still the process it was (never exited, never restarted), RUNNING, and
 /// supervisord never had to drop an event for it.
 fn assert_listener_up(sv: &Supervisord, name: &str, pid: u32) {
@@ -450,8 +433,7 @@ fn smtp_one_mail_per_crash_with_superlance_subject_and_body() {
     );
     assert!(mails.iter().all(|m| m.tls == "none"));
     let endpoint = format!("via SMTP {} (no TLS)", server.host_port());
-    wait_log_line(
-        &sv,
+    sv.wait_stderr_line(
         "crashmail",
         &[
             "mailing ops@example.com when these exit unexpectedly",
@@ -459,8 +441,7 @@ fn smtp_one_mail_per_crash_with_superlance_subject_and_body() {
         ],
         START,
     );
-    wait_log_line(
-        &sv,
+    sv.wait_stderr_line(
         "prefixed",
         &[
             "mailed \"prod-db1: crasher crashed at ",
@@ -502,8 +483,7 @@ fn sendmail_command_delivers_the_same_mail() {
         None,
         "ops@example.com",
     );
-    wait_log_line(
-        &sv,
+    sv.wait_stderr_line(
         "crashmail",
         &[
             "mailed \"crasher crashed at ",
@@ -582,8 +562,7 @@ fn smtp_server_down_for_30_s_loses_no_crash() {
     let outage = Instant::now();
     sv.ctl(&["start", "crasher"]);
     // Each failure is said, with the next attempt.
-    wait_log_line(
-        &sv,
+    sv.wait_stderr_line(
         "crashmail",
         &[
             "WARN",
@@ -621,8 +600,7 @@ fn smtp_server_down_for_30_s_loses_no_crash() {
         "ops@example.com",
     );
     assert_eq!(mails.len(), crashes.len(), "{mails:#?}");
-    wait_log_line(
-        &sv,
+    sv.wait_stderr_line(
         "crashmail",
         &["mailed \"crasher crashed at ", "(attempt "],
         START,
@@ -758,8 +736,7 @@ fn spooled_mail_survives_kill_9_of_the_listener() {
         "{}",
         sv.log()
     );
-    wait_log_line(
-        &sv,
+    sv.wait_stderr_line(
         "crashmail",
         &[
             "3 mails left in the spool",
@@ -863,15 +840,14 @@ fn flood_limit_two_mails_then_one_digest_that_counts_the_rest() {
             digest.body
         );
     }
-    wait_log_line(
-        &sv,
+    sv.wait_stderr_line(
         "crashmail",
         &["WARN", "flood control: crasher:crasher has had its 2 mails"],
         START,
     );
     sv.ctl(&["stop", "crashmail"]);
     sv.wait_state("crashmail", "STOPPED", START);
-    wait_log_line(&sv, "crashmail", &["shutdown: all mail delivered"], START);
+    sv.wait_stderr_line("crashmail", &["shutdown: all mail delivered"], START);
     assert_eq!(server.mails().len(), 3, "{:#?}", server.mails());
 }
 
@@ -931,8 +907,7 @@ fn bad_input_is_said_clearly_and_the_listener_stays_up() {
 
     // What each says.
     let delivery = "cannot deliver \"crasher crashed at ";
-    wait_log_line(
-        &sv,
+    sv.wait_stderr_line(
         "unreachable",
         &[
             "WARN",
@@ -943,8 +918,7 @@ fn bad_input_is_said_clearly_and_the_listener_stays_up() {
         ],
         ARRIVE,
     );
-    wait_log_line(
-        &sv,
+    sv.wait_stderr_line(
         "failing",
         &[
             "WARN",
@@ -954,8 +928,7 @@ fn bad_input_is_said_clearly_and_the_listener_stays_up() {
         ],
         ARRIVE,
     );
-    wait_log_line(
-        &sv,
+    sv.wait_stderr_line(
         "hanging",
         &[
             "WARN",
@@ -965,14 +938,12 @@ fn bad_input_is_said_clearly_and_the_listener_stays_up() {
         ],
         ARRIVE,
     );
-    wait_log_line(
-        &sv,
+    sv.wait_stderr_line(
         "badspool",
         &["ERROR", "--spool /proc/nope", "memory only"],
         START,
     );
-    wait_log_line(
-        &sv,
+    sv.wait_stderr_line(
         "badaddr",
         &[
             "ERROR",
@@ -980,14 +951,8 @@ fn bad_input_is_said_clearly_and_the_listener_stays_up() {
         ],
         START,
     );
-    wait_log_line(
-        &sv,
-        "badaddr",
-        &["WARN", "no valid -m/--email address"],
-        START,
-    );
-    wait_log_line(
-        &sv,
+    sv.wait_stderr_line("badaddr", &["WARN", "no valid -m/--email address"], START);
+    sv.wait_stderr_line(
         "badaddr",
         &[
             "crasher:crasher: unexpected exit (not mailed: no -m/--email)",
@@ -995,8 +960,7 @@ fn bad_input_is_said_clearly_and_the_listener_stays_up() {
         ],
         ARRIVE,
     );
-    wait_log_line(
-        &sv,
+    sv.wait_stderr_line(
         "mixaddr",
         &["ERROR", "-m/--email: invalid mail address \"None\""],
         START,

@@ -49,23 +49,6 @@ fn listener_logs(sv: &Supervisord) -> String {
         .collect()
 }
 
-/// Wait until the log of listener `name` has a line containing every one of `parts`; returns
-/// that line.
-fn wait_log_line(sv: &Supervisord, name: &str, parts: &[&str]) -> String {
-    let find = || {
-        sv.stderr_log(name)
-            .lines()
-            .find(|l| parts.iter().all(|p| l.contains(p)))
-            .map(str::to_owned)
-    };
-    common::poll(ACT, find).unwrap_or_else(|| {
-        panic!(
-            "no line with {parts:?} in {name}'s log within {ACT:?}:\n{}",
-            sv.stderr_log(name)
-        )
-    })
-}
-
 /// The listener was neither restarted nor confused: same pid as at the start, RUNNING, no
 /// protocol error in its log, never exited or UNKNOWN according to supervisord.
 fn assert_listener_undisturbed(sv: &Supervisord, name: &str, pid: u32) {
@@ -418,12 +401,12 @@ fn a_child_forked_after_running_gets_the_score_on_a_following_tick() {
     });
     // TICK_5 comes at the next multiple of 5 s: at most 5 s (and ACT is 10 s) away.
     wait_score(&sv, "the late worker (sleep 1012)", late, SCORE);
-    let line = wait_log_line(
-        &sv,
+    let line = sv.wait_stderr_line(
         "oom_score_adj",
         &[&format!(
             "forker:forker pid {late} (descendant of {forker}): oom_score_adj {base} -> 500"
         )],
+        ACT,
     );
     assert!(!line.is_empty());
 }
@@ -454,13 +437,13 @@ fn negative_score_without_cap_sys_resource_is_refused_and_the_listener_stays() {
     let listener = sv.wait_running("oom_score_adj", start);
     let p1 = sv.wait_running("program1", start);
     let refusal = |pid: u32| {
-        wait_log_line(
-            &sv,
+        sv.wait_stderr_line(
             "oom_score_adj",
             &[
                 &format!("pid {pid}: cannot set oom_score_adj {base} -> -100"),
                 "CAP_SYS_RESOURCE",
             ],
+            ACT,
         )
     };
     refusal(p1);

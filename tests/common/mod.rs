@@ -496,6 +496,23 @@ impl Supervisord {
         self.child_log(name, "stderr")
     }
 
+    /// Wait until the stderr log of program `name` has a line containing every one of
+    /// `parts`; returns that line, or panics with the log.
+    pub fn wait_stderr_line(&self, name: &str, parts: &[&str], timeout: Duration) -> String {
+        let find = || {
+            self.stderr_log(name)
+                .lines()
+                .find(|l| parts.iter().all(|p| l.contains(p)))
+                .map(str::to_owned)
+        };
+        poll(timeout, find).unwrap_or_else(|| {
+            panic!(
+                "no line with {parts:?} in {name}'s log within {timeout:?}:\n{}",
+                self.stderr_log(name)
+            )
+        })
+    }
+
     /// Print what helps to understand a failure: status, supervisord's log, every child log.
     fn dump(&self) {
         let mut report = format!(
