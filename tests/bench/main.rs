@@ -1,5 +1,6 @@
-//! The listeners benchmark (issue #2 §4; what it measures, how to read it and the latest
-//! figures: docs/performance.md). Run it with `cargo bench --bench listeners`.
+//! The listeners benchmark (issue #2 §4 and issue #3's "Benchmark"; what it measures, how to
+//! read it and the latest figures: docs/performance.md). Run it with
+//! `cargo bench --bench listeners`.
 //!
 //! The machines this runs on are shared and noisy, so every figure is printed next to a
 //! baseline measured in the same run, and the targets are judged on ratios and medians:
@@ -9,7 +10,12 @@
 //! - `superlance oom_score_adj -a -s 500` fed RUNNING events naming a real child of ours (the
 //!   action path: parent check, /proc read, write, read back, one log line per event);
 //! - when a venv with supervisor exists, a Python listener on `supervisor.childutils`, the way
-//!   superlance's listeners are written today.
+//!   superlance's listeners are written today;
+//! - issue #3: `superlance crashmail -a -m ... --max-mails 0` three ways: fed expected exits
+//!   (the no-mail path), and fed crashes (`expected:0`), each mailed while the events are
+//!   answered, through a sendmail command (`sh -c` per mail) or over SMTP to a sink in this
+//!   bench ([`SmtpSink`]). A mailing listener is stopped, with its sendmail commands, between
+//!   its turns ([`Running::pause`]), so that its delivery work slows only its own answers.
 //!
 //! Each listener is driven in lock-step as supervisord drives one: a frame, then wait for
 //! `RESULT 2\nOKREADY\n`, then the next frame. Within a round all variants run at once and
@@ -21,18 +27,21 @@
 //! the targets get a printed verdict.
 //!
 //! Knobs (environment): BENCH_EVENTS (events per round for the floor and the non-matching
-//! listener), BENCH_SLOW_EVENTS (for the action and Python rows), BENCH_ROUNDS (per
-//! placement), BENCH_CHUNKS (turns per round), BENCH_SPAWNS (spawns per variant for time to
-//! first READY), BENCH_PIN (placements, a list of same, split, off; default same,split),
-//! BENCH_PYTHON (a python with supervisor 4 installed, instead of <repo>/.venv/bin/python).
+//! listener), BENCH_SLOW_EVENTS (for the action and Python rows), BENCH_CRASH_EVENTS (for the
+//! crashmail rows), BENCH_ROUNDS (per placement), BENCH_CHUNKS (turns per round),
+//! BENCH_CRASH_TURNS (turns per round of the mailing rows), BENCH_SPAWNS (spawns per variant
+//! for time to first READY), BENCH_PIN (placements, a list of same, split, off; default
+//! same,split), BENCH_PYTHON (a python with supervisor 4 installed, instead of
+//! <repo>/.venv/bin/python), BENCH_LOG_DIR (keep the listeners' logs there, one file per row).
 
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::mem::ManuallyDrop;
-use std::os::fd::FromRawFd;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitCode, Stdio};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -50,6 +59,8 @@ const STALL: Duration = Duration::from_secs(15);
 const TARGET_RATIO: f64 = 0.8;
 const TARGET_READY_MS: f64 = 5.0;
 const TARGET_RSS_MIB: f64 = 4.0;
+// The target of issue #3: crash events answered per second, mail delivery going on.
+const TARGET_CRASH_PER_S: f64 = 10_000.0;
 
 /// A Python listener as superlance's are written today: childutils framing, the payload
 /// parsed with childutils.get_headers, a name compared. It exits 0 at end of input (childutils
@@ -141,6 +152,12 @@ enum Kind {
     NoMatch,
     Action,
     Python,
+    /// crashmail configured to mail, fed expected exits: acknowledged without a mail.
+    NoMail,
+    /// crashmail fed unexpected exits, each mailed through the sendmail command.
+    CrashSendmail,
+    /// The same, mailed over SMTP to the bench's sink ([`SmtpSink`]).
+    CrashSmtp,
 }
 
 impl Kind {
@@ -150,7 +167,25 @@ impl Kind {
             Kind::NoMatch => "nomatch",
             Kind::Action => "action",
             Kind::Python => "python",
+            Kind::NoMail => "nomail",
+            Kind::CrashSendmail => "crash-sendmail",
+            Kind::CrashSmtp => "crash-smtp",
         }
+    }
+
+    /// The event this variant is fed.
+    fn shape(self) -> Shape {
+        match self {
+            Kind::Floor | Kind::NoMatch | Kind::Action | Kind::Python => Shape::Running,
+            Kind::NoMail => Shape::Exited { expected: true },
+            Kind::CrashSendmail | Kind::CrashSmtp => Shape::Exited { expected: false },
+        }
+    }
+
+    /// A listener that delivers mail in the background: stopped between its turns (see
+    /// [`Running::pause`]).
+    fn mails(self) -> bool {
+        matches!(self, Kind::CrashSendmail | Kind::CrashSmtp)
     }
 }
 
@@ -326,11 +361,25 @@ struct Running {
 
 impl Running {
     fn spawn(v: &Variant, dog: &Watchdog) -> Result<Running, String> {
+        // Logs (crashmail writes a line per crash) go nowhere, or for a look at what the
+        // listeners said, to BENCH_LOG_DIR/<row>.log, appended.
+        let stderr = match std::env::var_os("BENCH_LOG_DIR") {
+            Some(dir) => {
+                let path = Path::new(&dir).join(format!("{}.log", v.kind.short()));
+                let file = fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .map_err(|e| format!("BENCH_LOG_DIR: cannot open {}: {e}", path.display()))?;
+                Stdio::from(file)
+            }
+            None => Stdio::null(),
+        };
         let mut child: Child = Command::new(&v.program)
             .args(&v.args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .map_err(|e| format!("{}: cannot spawn {}: {e}", v.label, v.program.display()))?;
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
@@ -411,6 +460,56 @@ impl Running {
         Ok(())
     }
 
+    /// Stop a mailing listener after its turn, with everything it started: SIGSTOP to the
+    /// listener (all its threads, the delivery worker too), then to each of its
+    /// descendants, a sendmail command in flight included. So its delivery work runs in its
+    /// own turns only, where it competes with its answers, and never in another row's.
+    /// Only the children of a stopped process are signalled: none of them can be reaped,
+    /// so none of their pids can have been reused.
+    fn pause(&mut self) -> Result<(), String> {
+        self.signal(libc::SIGSTOP)?;
+        let deadline = Instant::now() + SETTLE;
+        let mut frontier = vec![self.pid];
+        while let Some(pid) = frontier.pop() {
+            if !wait_stopped(pid, deadline) {
+                SETTLE_TIMEOUTS.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            for child in children(pid) {
+                // SAFETY: kill(2) on a child of a stopped process: it cannot be reaped.
+                unsafe { libc::kill(child, libc::SIGSTOP) };
+                frontier.push(child);
+            }
+        }
+        Ok(())
+    }
+
+    /// Continue after [`Running::pause`]: the descendants first, then the listener.
+    fn resume(&mut self) -> Result<(), String> {
+        let mut tree = Vec::new();
+        let mut frontier = children(self.pid);
+        while let Some(pid) = frontier.pop() {
+            frontier.extend(children(pid));
+            tree.push(pid);
+        }
+        for pid in tree.into_iter().rev() {
+            // SAFETY: kill(2) on a descendant whose parent is still stopped (parents are
+            // continued after their children): it cannot have been reaped.
+            unsafe { libc::kill(pid, libc::SIGCONT) };
+        }
+        self.signal(libc::SIGCONT)
+    }
+
+    fn signal(&mut self, sig: libc::c_int) -> Result<(), String> {
+        // SAFETY: kill(2) on our own child, not reaped yet.
+        if unsafe { libc::kill(self.pid, sig) } == 0 {
+            Ok(())
+        } else {
+            let e = io::Error::last_os_error();
+            Err(self.fail(format!("cannot send it signal {sig}: {e}")))
+        }
+    }
+
     /// Kill and reap after a fault; the message says what happened and how the child ended.
     fn fail(&mut self, what: String) -> String {
         self.stdin = None;
@@ -489,25 +588,48 @@ impl Drop for Running {
     }
 }
 
-/// A PROCESS_STATE_RUNNING frame as supervisord 4 writes it: header and payload together.
+/// The event a variant is fed.
+#[derive(Clone, Copy)]
+enum Shape {
+    /// PROCESS_STATE_RUNNING, from STARTING.
+    Running,
+    /// PROCESS_STATE_EXITED, from RUNNING, with `expected:1` or `expected:0` (a crash).
+    Exited { expected: bool },
+}
+
+/// A PROCESS_STATE_RUNNING or _EXITED frame as supervisord 4 writes it: header and payload
+/// together.
 struct Frames {
     frame: Vec<u8>,
     payload: Vec<u8>,
 }
 
 impl Frames {
-    fn make(&mut self, n: u64, pid: u32) -> &[u8] {
+    fn make(&mut self, shape: Shape, n: u64, pid: u32) -> &[u8] {
         self.payload.clear();
         // A program named `cat` as in Supervisor's docs: never selected by `-p nomatch`.
-        let _ = write!(
-            self.payload,
-            "processname:cat groupname:cat from_state:STARTING pid:{pid}"
-        );
+        let eventname = match shape {
+            Shape::Running => {
+                let _ = write!(
+                    self.payload,
+                    "processname:cat groupname:cat from_state:STARTING pid:{pid}"
+                );
+                "PROCESS_STATE_RUNNING"
+            }
+            Shape::Exited { expected } => {
+                let _ = write!(
+                    self.payload,
+                    "processname:cat groupname:cat from_state:RUNNING expected:{} pid:{pid}",
+                    u8::from(expected)
+                );
+                "PROCESS_STATE_EXITED"
+            }
+        };
         self.frame.clear();
         // Other pools get events too: the global serial runs ahead of this pool's poolserial.
         let _ = writeln!(
             self.frame,
-            "ver:3.0 server:supervisor serial:{} pool:listener poolserial:{n} eventname:PROCESS_STATE_RUNNING len:{}",
+            "ver:3.0 server:supervisor serial:{} pool:listener poolserial:{n} eventname:{eventname} len:{}",
             n * 3 + 17,
             self.payload.len()
         );
@@ -540,25 +662,282 @@ fn vm_hwm_kib(pid: i32) -> Option<u64> {
         .ok()
 }
 
+/// How long [`Running::pause`] waits for a listener and its children to stop.
+const SETTLE: Duration = Duration::from_millis(100);
+/// Pauses that gave up waiting for a process to stop (reported: it may have slowed another
+/// row).
+static SETTLE_TIMEOUTS: AtomicU64 = AtomicU64::new(0);
+
+/// The state letter of a task, from its `stat` file (`R`, `S`, `D`, `T`, `Z`, ...).
+fn task_state(stat: &Path) -> Option<u8> {
+    let text = fs::read(stat).ok()?;
+    let close = text.iter().rposition(|&b| b == b')')?;
+    text.get(close + 2).copied()
+}
+
+/// Wait until every thread of `pid` is stopped (or has exited); false at the deadline.
+fn wait_stopped(pid: i32, deadline: Instant) -> bool {
+    loop {
+        let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+            return true; // gone
+        };
+        let stopped = tasks.flatten().all(|t| {
+            matches!(
+                task_state(&t.path().join("stat")),
+                None | Some(b'T' | b't' | b'Z' | b'X' | b'x')
+            )
+        });
+        if stopped {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_micros(50));
+    }
+}
+
+/// The children of every thread of `pid`.
+fn children(pid: i32) -> Vec<i32> {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|list| {
+            list.split_whitespace()
+                .filter_map(|c| c.parse().ok())
+                .collect::<Vec<i32>>()
+        })
+        .collect()
+}
+
+/// The user+system CPU time of all threads of `pid` so far, living and ended, without its
+/// children (`/proc/<pid>/stat`, in clock ticks: 10 ms steps).
+fn proc_cpu(pid: i32) -> Option<Duration> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = text.rsplit_once(')')?;
+    // After the comm field: state is field 3, utime 14, stime 15.
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    // SAFETY: sysconf has no memory effects.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (hz > 0).then(|| Duration::from_secs_f64((utime + stime) as f64 / hz as f64))
+}
+
+// ---------------------------------------------------------------------------------------
+// Where the crash rows' mail goes.
+
+/// The sinks of the mailing rows: a file that the sendmail command appends a byte to per
+/// mail, and a local SMTP server.
+struct Sinks {
+    count_file: tempfile::NamedTempFile,
+    smtp: Option<SmtpSink>,
+}
+
+impl Sinks {
+    /// Zero the counts, before a round.
+    fn reset(&self) -> Result<(), String> {
+        self.count_file
+            .as_file()
+            .set_len(0)
+            .map_err(|e| format!("cannot empty {}: {e}", self.count_file.path().display()))?;
+        if let Some(smtp) = &self.smtp {
+            smtp.received.store(0, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// The mails delivered so far this round by a mailing row.
+    fn count(&self, kind: Kind) -> u64 {
+        match (kind, &self.smtp) {
+            (Kind::CrashSendmail, _) => fs::metadata(self.count_file.path()).map_or(0, |m| m.len()),
+            (Kind::CrashSmtp, Some(smtp)) => smtp.received.load(Ordering::Relaxed),
+            _ => 0,
+        }
+    }
+}
+
+/// A local SMTP server that takes every mail and throws it away, with just enough of the
+/// protocol for lettre without TLS: 220 on connect, 354 to DATA, 250 after the closing `.`,
+/// 221 to QUIT, 250 to anything else (EHLO, MAIL, RCPT). One connection at a time, as the
+/// delivery worker sends one mail at a time. It runs as a thread of the bench, started for
+/// each round, so it shares the bench's CPU in every placement, as a local MTA would share
+/// the machine with supervisord.
+struct SmtpSink {
+    listener: TcpListener,
+    addr: SocketAddr,
+    received: Arc<AtomicU64>,
+}
+
+impl SmtpSink {
+    fn bind() -> Result<SmtpSink, String> {
+        let listener = TcpListener::bind(("127.0.0.1", 0))
+            .map_err(|e| format!("SMTP sink: cannot listen on 127.0.0.1: {e}"))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| format!("SMTP sink: {e}"))?;
+        Ok(SmtpSink {
+            listener,
+            addr,
+            received: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// Serve until the returned guard is dropped; the thread inherits this thread's CPUs.
+    fn serve(&self) -> Result<Serving, String> {
+        let listener = self
+            .listener
+            .try_clone()
+            .map_err(|e| format!("SMTP sink: {e}"))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let (received, stopping) = (Arc::clone(&self.received), Arc::clone(&stop));
+        let handle = thread::Builder::new()
+            .name("smtp-sink".into())
+            .spawn(move || {
+                for stream in listener.incoming() {
+                    if stopping.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    // A broken session is the listener's to report (it retries the mail).
+                    if let Ok(stream) = stream {
+                        let _ = smtp_session(stream, &received);
+                    }
+                }
+            })
+            .map_err(|e| format!("SMTP sink: cannot start its thread: {e}"))?;
+        Ok(Serving {
+            stop,
+            addr: self.addr,
+            handle: Some(handle),
+        })
+    }
+}
+
+/// A running [`SmtpSink`]; dropped, it stops it.
+struct Serving {
+    stop: Arc<AtomicBool>,
+    addr: SocketAddr,
+    handle: Option<thread::JoinHandle<()>>,
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Wake the blocked accept.
+        let _ = TcpStream::connect(self.addr);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Acknowledge what arrives at once. lettre 0.11.23 writes a message's body and its closing
+/// `.` in two writes without TCP_NODELAY, so Nagle holds the `.` until the body is
+/// acknowledged; a server that delays its ACK (Linux: 40 ms) costs 40 ms per mail, and the
+/// worker would spend its turns waiting instead of working (docs/performance.md).
+fn quickack(stream: &TcpStream) {
+    let on: libc::c_int = 1;
+    // SAFETY: a valid socket and a c_int option value that outlives the call.
+    unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_QUICKACK,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+}
+
+fn smtp_session(stream: TcpStream, received: &AtomicU64) -> io::Result<()> {
+    stream.set_nodelay(true)?;
+    // A client that goes silent (a listener killed mid-session closes the socket) does not
+    // hold the sink forever.
+    stream.set_read_timeout(Some(STALL))?;
+    let mut out = stream.try_clone()?;
+    let mut input = BufReader::new(stream);
+    let mut line = Vec::with_capacity(256);
+    out.write_all(b"220 bench-sink ESMTP\r\n")?;
+    loop {
+        line.clear();
+        if input.read_until(b'\n', &mut line)? == 0 {
+            return Ok(());
+        }
+        let verb = line.get(..4).map(<[u8]>::to_ascii_uppercase);
+        match verb.as_deref() {
+            Some(b"DATA") => {
+                out.write_all(b"354 end with <CRLF>.<CRLF>\r\n")?;
+                quickack(&out);
+                loop {
+                    line.clear();
+                    if input.read_until(b'\n', &mut line)? == 0 {
+                        return Ok(());
+                    }
+                    if line == b".\r\n" || line == b".\n" {
+                        break;
+                    }
+                }
+                received.fetch_add(1, Ordering::Relaxed);
+                out.write_all(b"250 2.0.0 taken\r\n")?;
+            }
+            Some(b"QUIT") => {
+                out.write_all(b"221 2.0.0 bye\r\n")?;
+                return Ok(());
+            }
+            _ => out.write_all(b"250 ok\r\n")?,
+        }
+    }
+}
+
 /// The figures of one variant in one round.
 struct RunFigures {
     events_per_s: f64,
+    /// From wait4 (the whole life, reaped children included); for a mailing listener, its
+    /// own threads' CPU up to its last answer instead (see [`proc_cpu`]).
     cpu: Duration,
     hwm_kib: u64,
     maxrss_kib: u64,
+    /// Mailing rows: mails that reached the sink during the row's turns, and after its last
+    /// answer (the queue delivered at end of input).
+    mails: Option<(u64, u64)>,
+}
+
+/// The events of chunk `c` (of `chunks`) for a variant that takes `turns` turns of `count`
+/// events in all, spread evenly over the chunks; 0 in chunks where it has no turn.
+fn share(count: u64, c: u64, turns: u64, chunks: u64) -> u64 {
+    let turns = turns.clamp(1, chunks);
+    let (from, to) = (c * turns / chunks, (c + 1) * turns / chunks);
+    count * to / turns - count * from / turns
 }
 
 /// One round: every variant spawned, `counts[i]` events fed to variant `i` in `chunks` turns
-/// (order alternating), then every variant ended cleanly. For the action row, `target` is
+/// (order alternating; a mailing row in `crash_turns` longer ones, see
+/// docs/performance.md), then every variant ended cleanly. For the action row, `target` is
 /// the child whose score the listener sets; the bench resets it to 0 before each event,
-/// outside the timed round trip, so that every event takes the write path.
+/// outside the timed round trip, so that every event takes the write path. A mailing
+/// listener is stopped between its turns ([`Running::pause`]) and counts its mails in
+/// `sinks`.
 fn round(
     variants: &[Variant],
     counts: &[u64],
     chunks: u64,
+    crash_turns: u64,
     target: u32,
     dog: &Watchdog,
+    sinks: &Sinks,
 ) -> Result<Vec<RunFigures>, String> {
+    // Declared before `live`, so dropped after it: every listener is gone when it stops.
+    let serving = match (
+        &sinks.smtp,
+        variants.iter().any(|v| v.kind == Kind::CrashSmtp),
+    ) {
+        (Some(smtp), true) => Some(smtp.serve()?),
+        _ => None,
+    };
+    sinks.reset()?;
     let mut live = Vec::with_capacity(variants.len());
     for v in variants {
         let mut r = Running::spawn(v, dog)?;
@@ -576,9 +955,17 @@ fn round(
         }
         for i in order {
             let r = &mut live[i];
-            let action = variants[i].kind == Kind::Action;
+            let kind = variants[i].kind;
+            let action = kind == Kind::Action;
             r.dog.arm(r.pid);
-            let share = counts[i] * (c + 1) / chunks - counts[i] * c / chunks;
+            let turns = if kind.mails() { crash_turns } else { chunks };
+            let share = share(counts[i], c, turns, chunks);
+            if share == 0 {
+                continue;
+            }
+            if kind.mails() {
+                r.resume()?;
+            }
             for _ in 0..share {
                 let n = r.events;
                 let pid = if action {
@@ -590,12 +977,16 @@ fn round(
                     // Plausible pids of programs that come and go.
                     2000 + (n * 7919 % 60000) as u32
                 };
-                r.event(frames.make(n, pid))?;
+                r.event(frames.make(kind.shape(), n, pid))?;
+            }
+            if kind.mails() {
+                r.pause()?;
             }
         }
     }
-    let mut figures = Vec::with_capacity(live.len());
-    for (v, mut r) in variants.iter().zip(live) {
+    // What the turns did, read while every listener waits for its next event.
+    let mut taken = Vec::with_capacity(live.len());
+    for (v, r) in variants.iter().zip(&mut live) {
         if v.kind == Kind::Action {
             match score(target) {
                 Ok(SCORE) => {}
@@ -606,17 +997,37 @@ fn round(
                 }
             }
         }
-        // Read while the listener waits for its next event: see docs/performance.md for why
-        // wait4's ru_maxrss alone is not enough.
+        // See docs/performance.md for why wait4's ru_maxrss alone is not enough.
         let hwm_kib = vm_hwm_kib(r.pid).unwrap_or(0);
-        let (events, busy) = (r.events, r.busy);
+        let (cpu, mails) = if v.kind.mails() {
+            let cpu = proc_cpu(r.pid);
+            let mails = sinks.count(v.kind);
+            r.resume()?;
+            (cpu, Some((mails, 0)))
+        } else {
+            (None, None)
+        };
+        // End of input for all at once: the mailing listeners deliver their queues
+        // together (up to the 5 s grace each), not one after the other.
+        r.stdin = None;
+        taken.push((r.events, r.busy, hwm_kib, cpu, mails));
+    }
+    let mut figures = Vec::with_capacity(live.len());
+    for (r, (events, busy, hwm_kib, cpu, mails)) in live.into_iter().zip(taken) {
         let end = r.finish()?;
         figures.push(RunFigures {
             events_per_s: events as f64 / busy.as_secs_f64(),
-            cpu: end.cpu,
+            cpu: cpu.unwrap_or(end.cpu),
             hwm_kib,
             maxrss_kib: end.maxrss_kib,
+            mails,
         });
+    }
+    drop(serving);
+    for (v, f) in variants.iter().zip(&mut figures) {
+        if let Some((during, after)) = f.mails.as_mut() {
+            *after = sinks.count(v.kind).saturating_sub(*during);
+        }
     }
     Ok(figures)
 }
@@ -671,6 +1082,9 @@ struct Tally {
     events_per_s: Vec<Vec<f64>>,
     ratio: Vec<Vec<f64>>,
     cpu_us_per_event: Vec<Vec<f64>>,
+    /// Mailing rows: mails delivered during the turns, the same per second of round trips,
+    /// mails delivered at end of input.
+    mails: Vec<Vec<(f64, f64, f64)>>,
     ready_ms: Vec<f64>,
     startup_cpu_ms: Vec<f64>,
     hwm_kib: u64,
@@ -780,6 +1194,8 @@ fn python() -> Result<Option<PathBuf>, String> {
 fn bench() -> Result<(), String> {
     let events = env_u64("BENCH_EVENTS", 100_000)?;
     let slow_events = env_u64("BENCH_SLOW_EVENTS", (events / 5).max(1))?;
+    let crash_events = env_u64("BENCH_CRASH_EVENTS", slow_events)?;
+    let crash_turns = env_u64("BENCH_CRASH_TURNS", 5)?;
     let rounds = env_u64("BENCH_ROUNDS", 3)?;
     let chunks = env_u64("BENCH_CHUNKS", 50)?;
     let spawns = env_u64("BENCH_SPAWNS", 30)?;
@@ -845,11 +1261,66 @@ fn bench() -> Result<(), String> {
             env!("CARGO_MANIFEST_DIR")
         ),
     };
+    // The crashmail rows. All three run the same listener, configured to mail every crash
+    // (`--max-mails 0`: flood control off), so the rows differ only in the events they get
+    // and where the mail goes.
+    let (smtp, smtp_note) = match SmtpSink::bind() {
+        Ok(sink) => {
+            let note = format!("smtp row: SINK is the bench's SMTP sink at {}", sink.addr);
+            (Some(sink), note)
+        }
+        Err(e) => (None, format!("smtp row skipped: {e}")),
+    };
+    let sinks = Sinks {
+        count_file: tempfile::Builder::new()
+            .prefix("bench-sendmail-count-")
+            .tempfile()
+            .map_err(|e| format!("cannot create the sendmail count file: {e}"))?,
+        smtp,
+    };
+    // The sendmail command reads the mail and appends one byte per mail to the count file.
+    let sendmail = format!(
+        "cat >/dev/null; printf . >>'{}'",
+        sinks.count_file.path().display()
+    );
+    let crashmail = |more: &[&str]| {
+        let mut a = args(&[
+            "crashmail",
+            "-a",
+            "-m",
+            "ops@example.com",
+            "--max-mails",
+            "0",
+        ]);
+        a.extend(more.iter().map(|s| s.to_string()));
+        a
+    };
+    variants.push(Variant {
+        kind: Kind::NoMail,
+        label: "superlance crashmail -a -m ops@example.com --max-mails 0 -s SINK: expected exits, no mail",
+        program: superlance.clone(),
+        args: crashmail(&["-s", &sendmail]),
+    });
+    variants.push(Variant {
+        kind: Kind::CrashSendmail,
+        label: "superlance crashmail -a -m ops@example.com --max-mails 0 -s SINK: crashes, mailed via sendmail command",
+        program: superlance.clone(),
+        args: crashmail(&["-s", &sendmail]),
+    });
+    if let Some(smtp) = &sinks.smtp {
+        variants.push(Variant {
+            kind: Kind::CrashSmtp,
+            label: "superlance crashmail -a -m ops@example.com --max-mails 0 --smtp-host SINK --smtp-tls none: crashes, mailed via SMTP",
+            program: superlance.clone(),
+            args: crashmail(&["--smtp-host", &smtp.addr.to_string(), "--smtp-tls", "none"]),
+        });
+    }
     let counts: Vec<u64> = variants
         .iter()
         .map(|v| match v.kind {
             Kind::Floor | Kind::NoMatch => events,
             Kind::Action | Kind::Python => slow_events,
+            Kind::NoMail | Kind::CrashSendmail | Kind::CrashSmtp => crash_events,
         })
         .collect();
 
@@ -871,12 +1342,15 @@ fn bench() -> Result<(), String> {
         if cfg!(debug_assertions) { "ON, not an optimized build!" } else { "off" }
     );
     println!(
-        "events per round: {events} (action and python rows: {slow_events}) in {chunks} turns; {rounds} rounds per placement; {spawns} spawns per variant for first READY"
+        "events per round: {events} (action and python rows: {slow_events}; crashmail rows: {crash_events}) in {chunks} turns (crash rows: {crash_turns}); {rounds} rounds per placement; {spawns} spawns per variant for first READY"
     );
     for p in &placements {
         println!("placement: {}", p.describe());
     }
     println!("{python_note}");
+    println!("sendmail row: SINK is {sendmail:?}");
+    println!("{smtp_note}");
+    println!("crash rows: stopped (SIGSTOP) with their sendmail commands between their turns, so their mail delivery runs only while they answer");
     println!("action target: `sleep 600`, pid {target}, its score reset to 0 before each event");
     println!();
 
@@ -886,6 +1360,7 @@ fn bench() -> Result<(), String> {
             events_per_s: vec![Vec::new(); placements.len()],
             ratio: vec![Vec::new(); placements.len()],
             cpu_us_per_event: vec![Vec::new(); placements.len()],
+            mails: vec![Vec::new(); placements.len()],
             ..Tally::default()
         })
         .collect();
@@ -903,7 +1378,7 @@ fn bench() -> Result<(), String> {
     for (pi, placement) in placements.iter().enumerate() {
         placement.apply(&cpus)?;
         for r in 0..rounds {
-            let figures = round(&variants, &counts, chunks, target, dog)?;
+            let figures = round(&variants, &counts, chunks, crash_turns, target, dog, &sinks)?;
             let floor = figures[0].events_per_s;
             let mut line = format!("{} round {}/{rounds}:", placement.name(), r + 1);
             for (((v, t), f), &n) in variants.iter().zip(&mut tally).zip(&figures).zip(&counts) {
@@ -916,12 +1391,21 @@ fn bench() -> Result<(), String> {
                 t.hwm_kib = t.hwm_kib.max(f.hwm_kib);
                 t.maxrss_kib = t.maxrss_kib.max(f.maxrss_kib);
                 line += &format!(
-                    " {} {:.0}/s {:.2}x {:.1} us CPU;",
+                    " {} {:.0}/s {:.2}x {:.1} us CPU",
                     v.kind.short(),
                     f.events_per_s,
                     f.events_per_s / floor,
                     cpu_us
                 );
+                if let Some((during, after)) = f.mails {
+                    // The row's turns last about as long as its round trips.
+                    let per_s = during as f64 * f.events_per_s / n as f64;
+                    t.mails[pi].push((during as f64, per_s, after as f64));
+                    line += &format!(
+                        " ({during} mails while answering, {per_s:.0}/s; {after} at the end)"
+                    );
+                }
+                line += ";";
             }
             println!("{}", line.trim_end_matches(';'));
         }
@@ -963,12 +1447,37 @@ fn bench() -> Result<(), String> {
     }
     println!();
     println!("events/s: lock-step round trips (frame written -> exact answer read), median of {rounds} rounds; ratio: median of the per-round ratios to the floor.");
-    println!("CPU per event: the listener's user+system time (wait4) less a bare start's, per event. first READY: median of {spawns} spawns, spawn -> READY\\n read.");
+    println!("CPU per event: the listener's user+system time (wait4) less a bare start's, per event; crash rows: its own threads' (worker included,");
+    println!("sendmail commands not) up to its last answer, from /proc/<pid>/stat in 10 ms ticks. first READY: median of {spawns} spawns, spawn -> READY\\n read.");
     println!("peak RSS: the listener's VmHWM after its last event, the highest over all rounds. wait4's ru_maxrss never reads below the spawning");
     println!(
         "process's own peak (Linux counts the parent's address space into a spawned child's maxrss until exec); this bench's peak is {:.2} MiB.",
         mib(vm_hwm_kib(std::process::id() as i32).unwrap_or(0))
     );
+    println!();
+    // What the crash rows' delivery workers did meanwhile.
+    for (v, t) in variants.iter().zip(&tally).filter(|(v, _)| v.kind.mails()) {
+        for (pi, p) in placements.iter().enumerate() {
+            let column = |f: fn(&(f64, f64, f64)) -> f64| {
+                median(&t.mails[pi].iter().map(f).collect::<Vec<_>>())
+            };
+            println!(
+                "{} mails, {}: {:.0} delivered while answering ({:.0}/s), {:.0} more from the queue at end of input (medians)",
+                v.kind.short(),
+                p.name(),
+                column(|m| m.0),
+                column(|m| m.1),
+                column(|m| m.2),
+            );
+        }
+    }
+    let timeouts = SETTLE_TIMEOUTS.load(Ordering::Relaxed);
+    if timeouts > 0 {
+        println!(
+            "note: {timeouts} pauses of a crash row gave up after {} ms with its children still running: they may have slowed the next row",
+            SETTLE.as_millis()
+        );
+    }
     println!();
 
     let (floor, nomatch) = (&tally[0], &tally[1]);
@@ -1017,6 +1526,36 @@ fn bench() -> Result<(), String> {
             "peak RSS <= {TARGET_RSS_MIB} MiB: {:.2} MiB, the worst of both superlance rows by either measure (floor {:.2} MiB)",
             mib(worst),
             mib(floor.hwm_kib)
+        ),
+    );
+    // issue #3: every crash row, in every placement.
+    let nomail = variants.iter().position(|v| v.kind == Kind::NoMail);
+    let mut met = true;
+    let mut texts = Vec::new();
+    for (pi, p) in placements.iter().enumerate() {
+        let mut parts = Vec::new();
+        for (v, t) in variants.iter().zip(&tally).filter(|(v, _)| v.kind.mails()) {
+            let rate = median(&t.events_per_s[pi]);
+            met &= rate >= TARGET_CRASH_PER_S;
+            parts.push(format!(
+                "{} {rate:.0}/s ({:.2}x the floor)",
+                v.kind.short(),
+                median(&t.ratio[pi])
+            ));
+        }
+        if let Some(i) = nomail {
+            parts.push(format!(
+                "no-mail path {:.0}/s",
+                median(&tally[i].events_per_s[pi])
+            ));
+        }
+        texts.push(format!("{} {}", p.name(), parts.join(", ")));
+    }
+    verdict(
+        met,
+        &format!(
+            "crash path answered >= {TARGET_CRASH_PER_S} events/s, every crash row in every placement: {}",
+            texts.join("; ")
         ),
     );
     drop(sleeper);
