@@ -123,10 +123,12 @@ impl Queue {
         match entry {
             Entry::Spooled(_) => {}
             Entry::Memory(_) => self.in_memory -= 1,
-            Entry::Backlog(_) => {
-                self.in_memory -= 1;
-                self.merging = false;
-            }
+            Entry::Backlog(_) => self.in_memory -= 1,
+        }
+        // Warn again only for a new backlog: once the queue has drained to half, not each
+        // time a digest goes out while the queue is still full.
+        if self.in_memory <= self.capacity / 2 {
+            self.merging = false;
         }
         Some(entry)
     }
@@ -217,6 +219,29 @@ mod tests {
         q.push(pending(11));
         q.push(pending(12));
         assert_eq!(shape(&q), ["backlog(m9,m10)", "m11", "m12"]);
+    }
+
+    #[test]
+    fn the_backlog_warning_comes_once_per_backlog_not_once_per_digest() {
+        // Found by the bench: a worker that takes each digest while the queue stays full
+        // logged the "queue is full" warning hundreds of times.
+        let mut q = Queue::new(4);
+        let mut warnings = 0;
+        for n in 1..=40 {
+            warnings += usize::from(q.push(pending(n)));
+            if n % 5 == 0 {
+                q.pop(); // the worker takes the head (a digest) while the queue is still full
+            }
+        }
+        assert_eq!(warnings, 1);
+        while q.pop().is_some() {}
+        for n in 41..=50 {
+            warnings += usize::from(q.push(pending(n)));
+        }
+        assert_eq!(
+            warnings, 2,
+            "a new backlog after draining is announced again"
+        );
     }
 
     #[test]
