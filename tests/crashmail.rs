@@ -370,13 +370,7 @@ fn to<'a>(mails: &'a [ReceivedMail], to: &str) -> Vec<&'a ReceivedMail> {
 /// The listener is still the process it was (never exited, never restarted), RUNNING, and
 /// supervisord never had to drop an event for it.
 fn assert_listener_up(sv: &Supervisord, name: &str, pid: u32) {
-    assert_eq!(
-        sv.state(name).as_deref(),
-        Some("RUNNING"),
-        "{name}: {}",
-        sv.ctl(&["status"])
-    );
-    assert_eq!(sv.pid(name), Some(pid), "{name} was restarted");
+    sv.assert_still_running(name, pid);
     let main = sv.log();
     for bad in [
         format!("exited: {name} "),

@@ -52,13 +52,7 @@ fn listener_logs(sv: &Supervisord) -> String {
 /// The listener was neither restarted nor confused: same pid as at the start, RUNNING, no
 /// protocol error in its log, never exited or UNKNOWN according to supervisord.
 fn assert_listener_undisturbed(sv: &Supervisord, name: &str, pid: u32) {
-    assert_eq!(
-        sv.state(name).as_deref(),
-        Some("RUNNING"),
-        "{name}: {}",
-        sv.ctl(&["status"])
-    );
-    assert_eq!(sv.pid(name), Some(pid), "{name} was restarted");
+    sv.assert_still_running(name, pid);
     let log = sv.stderr_log(name);
     assert!(!log.contains("protocol error"), "{name}'s log:\n{log}");
     assert!(!log.contains(" ERROR "), "{name}'s log:\n{log}");

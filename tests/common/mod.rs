@@ -496,6 +496,18 @@ impl Supervisord {
         self.child_log(name, "stderr")
     }
 
+    /// Program `name` is RUNNING and still the process `pid`: it never exited, was never
+    /// restarted.
+    pub fn assert_still_running(&self, name: &str, pid: u32) {
+        assert_eq!(
+            self.state(name).as_deref(),
+            Some("RUNNING"),
+            "{name}: {}",
+            self.ctl(&["status"])
+        );
+        assert_eq!(self.pid(name), Some(pid), "{name} was restarted");
+    }
+
     /// Wait until the stderr log of program `name` has a line containing every one of
     /// `parts`; returns that line, or panics with the log.
     pub fn wait_stderr_line(&self, name: &str, parts: &[&str], timeout: Duration) -> String {
