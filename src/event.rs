@@ -143,17 +143,6 @@ impl<'a> Event<'a> {
             payload: frame.payload,
         })
     }
-
-    /// The process this event is about, if any.
-    pub fn process(&self) -> Option<&Process<'a>> {
-        match self {
-            Event::ProcessState(s) => Some(&s.process),
-            Event::ProcessCommunication { process, .. } | Event::ProcessLog { process, .. } => {
-                Some(process)
-            }
-            _ => None,
-        }
-    }
 }
 
 fn parse<'a>(name: &'a str, payload: &'a str) -> Option<Event<'a>> {

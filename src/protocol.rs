@@ -567,13 +567,6 @@ pub fn write_result_ready<W: Write>(out: &mut W, ack: Ack) -> io::Result<()> {
     out.flush()
 }
 
-/// Write a RESULT with an arbitrary body (for `result_handler` users); `<n>` is its length in
-/// bytes.
-pub fn write_result_body<W: Write>(out: &mut W, body: &str) -> io::Result<()> {
-    write!(out, "RESULT {}\n{}", body.len(), body)?;
-    out.flush()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -862,10 +855,6 @@ mod tests {
         let mut out = Vec::new();
         write_result_ready(&mut out, Ack::Ok).unwrap();
         write_result_ready(&mut out, Ack::Retry).unwrap();
-        write_result_body(&mut out, "héllo").unwrap();
-        assert_eq!(
-            out,
-            b"RESULT 2\nOKREADY\nRESULT 4\nFAILREADY\nRESULT 6\nh\xc3\xa9llo"
-        );
+        assert_eq!(out, b"RESULT 2\nOKREADY\nRESULT 4\nFAILREADY\n");
     }
 }

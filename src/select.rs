@@ -97,10 +97,6 @@ impl Selection {
         !self.any && self.specs.is_empty()
     }
 
-    pub fn is_any(&self) -> bool {
-        self.any
-    }
-
     pub fn matches(&self, group: &str, name: &str) -> bool {
         if self.specs.iter().any(|s| s.matches(group, name)) {
             return true;
@@ -210,7 +206,6 @@ mod tests {
     fn any_overrides_names() {
         let s = sel(&["a"], true);
         assert!(s.matches("x", "y"));
-        assert!(s.is_any());
         assert!(!s.is_empty());
     }
 
