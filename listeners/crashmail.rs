@@ -58,29 +58,10 @@ pub fn command() -> Command {
 
 pub fn run(m: &ArgMatches) -> Result<(), Error> {
     let selection = Selection::from_matches(m);
-    // An invalid address is reported and left out, and the listener stays up: one that exits
-    // at start goes FATAL in supervisord and then reports nothing at all.
-    let recipients: Vec<String> = m
+    let recipients = m
         .get_one::<String>("email")
-        .map(|e| {
-            e.split(',')
-                .map(str::trim)
-                .filter(|a| !a.is_empty())
-                .map(str::to_owned)
-                .collect::<Vec<_>>()
-        })
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|to| match crate::mail::message::check_address(to) {
-            Ok(_) => true,
-            Err(e) => {
-                log::error!(
-                    "-m/--email: {e}; not mailing it (fix the address and restart the listener)"
-                );
-                false
-            }
-        })
-        .collect();
+        .map(|list| options::recipients(list, "-m/--email"))
+        .unwrap_or_default();
     let legacy = Legacy {
         sendmail: m.get_one::<String>("sendmail_program").cloned(),
         ..Legacy::default()

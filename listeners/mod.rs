@@ -4,10 +4,16 @@
 use crate::dispatch::Entry;
 
 pub mod crashmail;
+pub mod crashmailbatch;
+pub mod crashsms;
+pub mod fatalmailbatch;
 pub mod oom_score_adj;
 
 #[rustfmt::skip] // one line per listener
 pub const LISTENERS: &[Entry] = &[
     Entry { name: "crashmail", command: crashmail::command, run: crashmail::run },
+    Entry { name: "crashmailbatch", command: crashmailbatch::command, run: crashmailbatch::run },
+    Entry { name: "crashsms", command: crashsms::command, run: crashsms::run },
+    Entry { name: "fatalmailbatch", command: fatalmailbatch::command, run: fatalmailbatch::run },
     Entry { name: "oom_score_adj", command: oom_score_adj::command, run: oom_score_adj::run },
 ];

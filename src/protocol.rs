@@ -49,6 +49,11 @@ const QUOTE: usize = 120;
 pub trait Input: BufRead {
     /// True if at least one more byte (or end of input) can be read within `wait`.
     fn pending(&mut self, wait: Duration) -> io::Result<bool>;
+
+    /// Stop waiting for input at `deadline` once: a read that would block past it fails with
+    /// [`io::ErrorKind::Interrupted`] (as a signal does), and the deadline is cleared. Inputs
+    /// that never block (byte slices) ignore it.
+    fn set_deadline(&mut self, _deadline: Option<std::time::Instant>) {}
 }
 
 impl Input for &[u8] {
@@ -267,6 +272,10 @@ impl<I: Input> FrameReader<I> {
 
     pub fn len_unit(&self) -> LenUnit {
         self.unit
+    }
+
+    pub fn input_mut(&mut self) -> &mut I {
+        &mut self.input
     }
 
     /// Read the next frame. An interruption before the first header byte is reported as

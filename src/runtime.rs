@@ -18,6 +18,10 @@
 //! Signals wake the blocked read through a self-pipe that is polled together with stdin, so
 //! no signal is missed between a check and a read.
 //!
+//! Timers: a listener that must act although no event comes (a batch mailer whose pool gets
+//! no TICK) names the instant in [`Listener::next_wakeup`]; the read of the next frame stops
+//! waiting then, and [`Listener::wake`] runs between events. There is no other thread here.
+//!
 //! Only [`Stdin`] and [`Stdout`] touch the real file descriptors 0 and 1.
 
 use std::fs::File;
@@ -39,6 +43,17 @@ pub trait Listener {
     /// supervisord re-sending the event for; a listener's own failures (a refused write, an
     /// unreachable server) are logged and acknowledged with [`Ack::Ok`].
     fn handle(&mut self, event: &Event) -> Ack;
+
+    /// When the listener wants [`Listener::wake`] called even if no event comes (a batch
+    /// that must go out although supervisord sends no TICK). `None`: never. Asked before each
+    /// read, so it may change after every event.
+    fn next_wakeup(&self) -> Option<Instant> {
+        None
+    }
+
+    /// Called once `next_wakeup` has passed, between events (never while supervisord waits
+    /// for our answer to one). Must not block: it runs in the protocol loop.
+    fn wake(&mut self, _now: Instant) {}
 
     /// Runs once when the loop ends, whatever the reason.
     fn shutdown(&mut self) {}
@@ -110,6 +125,17 @@ pub fn serve<I: Input, W: Write>(
             log::info!("SIGHUP: reopening logs");
             crate::logging::reopen();
         }
+        // Checked each turn too, not only when the read times out: a steady stream of events
+        // would otherwise keep a due wake-up waiting.
+        let wakeup = listener.next_wakeup();
+        if let Some(at) = wakeup {
+            let now = Instant::now();
+            if now >= at {
+                listener.wake(now);
+                continue;
+            }
+        }
+        frames.input_mut().set_deadline(wakeup);
         let frame = match frames.next_frame()? {
             Next::Frame(frame) => frame,
             Next::Eof => break,
@@ -129,14 +155,15 @@ pub fn serve<I: Input, W: Write>(
     Ok(())
 }
 
-/// fd 0, buffered, with signal wake-ups. Not `std::io::Stdin`: we need to poll the fd and to
-/// know whether bytes are buffered.
+/// fd 0, buffered, with signal wake-ups and a deadline ([`Input::set_deadline`]). Not
+/// `std::io::Stdin`: we need to poll the fd and to know whether bytes are buffered.
 pub struct Stdin {
     fd: RawFd,
     buf: Box<[u8]>,
     pos: usize,
     end: usize,
     wake: Option<UnixStream>,
+    deadline: Option<Instant>,
 }
 
 impl Stdin {
@@ -147,6 +174,7 @@ impl Stdin {
             pos: 0,
             end: 0,
             wake,
+            deadline: None,
         }
     }
 
@@ -196,8 +224,16 @@ impl Read for Stdin {
 impl BufRead for Stdin {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         if self.pos == self.end {
-            let (_, woken) = self.poll(None)?;
+            let timeout = self
+                .deadline
+                .map(|d| d.saturating_duration_since(Instant::now()));
+            let (ready, woken) = self.poll(timeout)?;
             if woken {
+                return Err(io::ErrorKind::Interrupted.into());
+            }
+            if !ready {
+                // The deadline passed (once: a frame being read goes on waiting).
+                self.deadline = None;
                 return Err(io::ErrorKind::Interrupted.into());
             }
             // SAFETY: buf is valid for writes of buf.len() bytes.
@@ -217,6 +253,10 @@ impl BufRead for Stdin {
 }
 
 impl Input for Stdin {
+    fn set_deadline(&mut self, deadline: Option<Instant>) {
+        self.deadline = deadline;
+    }
+
     fn pending(&mut self, wait: Duration) -> io::Result<bool> {
         if self.pos < self.end {
             return Ok(true);
@@ -325,6 +365,31 @@ mod tests {
         assert!(err.to_string().contains("invalid len"), "{err}");
         assert_eq!(out, b"READY\n");
         assert!(l.0.is_empty());
+    }
+
+    #[test]
+    fn a_due_wakeup_runs_between_events() {
+        /// Due at once until woken; counts events and wake-ups in order.
+        struct Timer(Vec<&'static str>, bool);
+        impl Listener for Timer {
+            fn handle(&mut self, _: &Event) -> Ack {
+                self.0.push("event");
+                Ack::Ok
+            }
+            fn next_wakeup(&self) -> Option<Instant> {
+                self.1.then(Instant::now)
+            }
+            fn wake(&mut self, _: Instant) {
+                self.0.push("wake");
+                self.1 = false;
+            }
+        }
+        let mut l = Timer(Vec::new(), true);
+        let mut out = Vec::new();
+        let input = b"eventname:X len:0\neventname:Y len:0\n";
+        serve(&mut l, &input[..], &mut out, &Flags::default()).unwrap();
+        assert_eq!(l.0, ["wake", "event", "event"]);
+        assert_eq!(out, b"READY\nRESULT 2\nOKREADY\nRESULT 2\nOKREADY\n");
     }
 
     #[test]

@@ -48,7 +48,10 @@ fn behaves_as_oom_score_adj(program: &Path, before: &[&str]) {
 fn list_prints_one_listener_per_line() {
     let f = run(BIN, &["--list"]);
     assert_eq!(f.code(), 0, "{}", f.stderr);
-    assert_eq!(show(&f.stdout), show(b"crashmail\noom_score_adj\n"));
+    assert_eq!(
+        show(&f.stdout),
+        show(b"crashmail\ncrashmailbatch\ncrashsms\nfatalmailbatch\noom_score_adj\n")
+    );
     assert_eq!(f.stderr, "");
 }
 
@@ -229,7 +232,13 @@ fn install_creates_hard_links_and_can_run_again() {
     names.sort();
     assert_eq!(
         names,
-        ["crashmail", "oom_score_adj"],
+        [
+            "crashmail",
+            "crashmailbatch",
+            "crashsms",
+            "fatalmailbatch",
+            "oom_score_adj"
+        ],
         "one link per listener"
     );
 

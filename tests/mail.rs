@@ -97,13 +97,17 @@ fn smtp_starttls_with_a_private_ca() {
     let mut s = smtp(&server, TlsMode::Starttls);
     s.ca_file = Some(server.ca_file().to_owned());
     deliver(s.clone(), &mail("over STARTTLS")).unwrap();
-    // auto: STARTTLS when the server offers it; the certificate names localhost too.
+    // auto to the local MTA: plain text although STARTTLS is offered (a stock postfix offers
+    // it with a self-signed certificate that verification would refuse). Away from loopback,
+    // auto takes STARTTLS when offered (transport.rs unit tests: no test server listens
+    // anywhere but 127.0.0.1).
     s.tls = TlsMode::Auto;
     s.host = "localhost".into();
+    s.ca_file = None;
     deliver(s, &mail("auto")).unwrap();
     let got = server.wait_for_mails(2, WAIT);
     assert_eq!(got[0].tls, "starttls");
-    assert_eq!(got[1].tls, "starttls");
+    assert_eq!(got[1].tls, "none");
     assert_eq!(got[1].header("Subject"), Some("auto"));
 }
 

@@ -64,8 +64,8 @@ pub fn args() -> Vec<Arg> {
             .default_value("auto")
             .help(
                 "SMTP encryption: none; starttls (required); tls (implicit, SMTPS); auto \
-                 (implicit TLS on port 465, else STARTTLS if the server offers it). \
-                 Certificates are always verified",
+                 (implicit TLS on port 465, plain text to localhost, else STARTTLS if the \
+                 server offers it). Certificates are always verified",
             ),
         Arg::new(SMTP_USER)
             .long("smtp-user")
@@ -124,6 +124,26 @@ pub fn args() -> Vec<Arg> {
             .default_value("10")
             .help("The flood-control window, in minutes (fractions allowed)"),
     ]
+}
+
+/// The addresses of a comma-separated list (`-m`, `--toEmail`), blanks trimmed. An invalid
+/// one is logged as an error naming `flag` and left out; the listener stays up (one that
+/// exits at start goes FATAL in supervisord and then reports nothing at all).
+pub fn recipients(list: &str, flag: &str) -> Vec<String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .filter(|a| match check_address(a) {
+            Ok(_) => true,
+            Err(e) => {
+                log::error!(
+                    "{flag}: {e}; not mailing it (fix the address and restart the listener)"
+                );
+                false
+            }
+        })
+        .map(str::to_owned)
+        .collect()
 }
 
 /// What a listener's superlance-compatible options say about mail. Empty strings count as not
@@ -458,7 +478,7 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
 }
 
 /// A positive number of minutes, fractions allowed, at most a week.
-fn parse_minutes(text: &str) -> Result<Duration, String> {
+pub fn parse_minutes(text: &str) -> Result<Duration, String> {
     positive(text, 60.0, 7.0 * 86_400.0, "minutes")
 }
 
@@ -477,7 +497,7 @@ fn positive(text: &str, unit_secs: f64, max_secs: f64, unit: &str) -> Result<Dur
     Duration::try_from_secs_f64(secs).map_err(|e| format!("{text:?}: {e}"))
 }
 
-fn parse_from(text: &str) -> Result<String, String> {
+pub fn parse_from(text: &str) -> Result<String, String> {
     check_address(text).map(|_| text.trim().to_owned())
 }
 

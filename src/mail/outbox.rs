@@ -134,12 +134,54 @@ impl Outbox {
 
     /// Hand over a mail; never waits for delivery. Errors are logged here.
     pub fn submit(&self, mail: Mail) {
+        self.hand_over(mail);
+    }
+
+    /// Batch mailers (src/batch.rs): the lines of a batch an earlier run collected and did
+    /// not mail, kept in the spool (empty without one).
+    pub fn batch_left(&self) -> Vec<String> {
+        self.shared
+            .spool
+            .as_ref()
+            .map(Spool::batch_left)
+            .unwrap_or_default()
+    }
+
+    /// Batch mailers: `line` joins the batch being collected. With a spool it is noted there
+    /// at once, so that a crash or a kill between two mails loses no line.
+    pub fn batch_line(&self, line: &str) {
+        let sh = &*self.shared;
+        if let Some(spool) = &sh.spool {
+            match spool.append_batch(line) {
+                Ok(()) => sh.journal_failing.store(false, Ordering::Relaxed),
+                Err(e) if !sh.journal_failing.swap(true, Ordering::Relaxed) => log::warn!(
+                    "cannot note the batch's line in {}: {e}; the batch is kept in memory \
+                     only until it is mailed",
+                    spool.dir().display()
+                ),
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// Batch mailers: the collected batch as one mail. Its noted lines are forgotten once the
+    /// mail itself is in the spool (or could not be made at all: that is logged).
+    pub fn submit_batch(&self, mail: Mail) {
+        if self.hand_over(mail) != Kept::InMemory {
+            if let Some(spool) = &self.shared.spool {
+                spool.clear_batch();
+            }
+        }
+    }
+
+    /// [`Outbox::submit`], saying where the mail went.
+    fn hand_over(&self, mail: Mail) -> Kept {
         let sh = &*self.shared;
         let now = sh.clock.now();
         let wall = sh.clock.wall();
         if let Some(key) = mail.key.as_deref() {
             if sh.hold_back(key, &mail, now, wall) {
-                return;
+                return Kept::HeldBack;
             }
         }
         let rendered = match render(&mail, &sh.default_from, wall) {
@@ -150,11 +192,16 @@ impl Outbox {
                     summary_of(&mail),
                     mail.to.join(", ")
                 );
-                return;
+                return Kept::Refused;
             }
         };
         let entry = sh.keep(rendered, mail, wall);
+        let kept = match entry {
+            Entry::Spooled(_) => Kept::Spooled,
+            Entry::Memory(_) | Entry::Backlog(_) => Kept::InMemory,
+        };
         sh.enqueue(entry);
+        kept
     }
 
     /// Deliver what is queued within the grace time, spool the rest, stop the worker.
@@ -243,6 +290,17 @@ impl Drop for Outbox {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// Where [`Outbox::hand_over`] put a mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kept {
+    /// Counted for a flood-control digest.
+    HeldBack,
+    /// Could not be made (an invalid address); logged.
+    Refused,
+    Spooled,
+    InMemory,
 }
 
 /// Build the shared state and the worker; queue the spool's leftovers.

@@ -288,8 +288,8 @@ pub enum TlsMode {
     Starttls,
     /// Implicit TLS from the first byte (SMTPS, port 465).
     Tls,
-    /// Implicit TLS on port 465, otherwise STARTTLS when the server offers it (plain text when
-    /// it does not: what a local MTA on port 25 usually needs).
+    /// Implicit TLS on port 465; plain text to localhost or a loopback address (the local
+    /// MTA); otherwise STARTTLS when the server offers it (plain text when it does not).
     Auto,
 }
 
@@ -386,6 +386,11 @@ impl Smtp {
             TlsMode::Starttls => (Tls::Required(tls_parameters(&host, &ca_file)?), "STARTTLS"),
             TlsMode::Tls => (Tls::Wrapper(tls_parameters(&host, &ca_file)?), "TLS"),
             TlsMode::Auto if port == 465 => (Tls::Wrapper(tls_parameters(&host, &ca_file)?), "TLS"),
+            // The local MTA: encryption protects nothing on the loopback interface, and a stock
+            // Debian postfix offers STARTTLS with a self-signed "snakeoil" certificate that
+            // verification would refuse, so no mail would ever leave (superlance's batch tools
+            // send to localhost in plain text by default).
+            TlsMode::Auto if is_loopback(&host) => (Tls::None, "no TLS: loopback"),
             TlsMode::Auto => (
                 Tls::Opportunistic(tls_parameters(&host, &ca_file)?),
                 "STARTTLS if offered",
@@ -407,6 +412,14 @@ impl Smtp {
             timeout,
         })
     }
+}
+
+/// `localhost` or an address of the loopback interface (127.0.0.0/8, ::1).
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// TLS for `host`: the system's CA certificates plus those of `ca_file`; verification on.
@@ -698,10 +711,19 @@ mod tests {
         assert_eq!(d(TlsMode::Starttls, 587), "SMTP 127.0.0.1:587 (STARTTLS)");
         assert_eq!(d(TlsMode::Tls, 465), "SMTP 127.0.0.1:465 (TLS)");
         assert_eq!(d(TlsMode::Auto, 465), "SMTP 127.0.0.1:465 (TLS)");
+        assert_eq!(d(TlsMode::Auto, 25), "SMTP 127.0.0.1:25 (no TLS: loopback)");
+        let mut s = settings(TlsMode::Auto, 25);
+        s.host = "mx.example.com".into();
         assert_eq!(
-            d(TlsMode::Auto, 25),
-            "SMTP 127.0.0.1:25 (STARTTLS if offered)"
+            Smtp::new(s).unwrap().describe(),
+            "SMTP mx.example.com:25 (STARTTLS if offered)"
         );
+        for host in ["localhost", "LOCALHOST", "127.0.0.1", "127.0.1.1", "::1"] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in ["10.0.0.1", "localhost.example.com", "::2", "mx"] {
+            assert!(!is_loopback(host), "{host}");
+        }
         let mut s = settings(TlsMode::Starttls, 587);
         s.host = "::1".into();
         s.credentials = Some(Credentials {

@@ -16,6 +16,10 @@
 //!   appended without fsync: they survive a crash or kill -9 of the listener (the kernel has
 //!   them), not a power cut in the seconds before writeback. An fsync per suppressed crash
 //!   would cap a crash loop at the disk's speed, which is the flood this throttles.
+//! - `DIR/batch.lines`: a batch mailer's lines not yet mailed (crashmailbatch and friends
+//!   collect lines for `--interval` minutes), one per line, appended without fsync as the held
+//!   journals are. Emptied once the batch's mail is in the spool; at start, what is left there
+//!   goes into the first batch.
 //! - `DIR/.lock`: flock(2)ed while a listener uses the directory. Two listeners on one spool
 //!   would deliver each other's mails twice, so the second one does not start.
 //!
@@ -49,6 +53,7 @@ const FAILED: &str = "failed";
 const HELD: &str = "held";
 const HELD_SUFFIX: &str = ".held";
 const LOCK: &str = ".lock";
+const BATCH: &str = "batch.lines";
 
 /// Strictly increasing stamps: microseconds since 1970, or one more than the last.
 #[derive(Debug, Default)]
@@ -241,6 +246,41 @@ impl Spool {
                 self.held_path(window, key).display()
             ),
             _ => {}
+        }
+    }
+
+    /// Note one line of the batch being collected (one write, no fsync).
+    pub fn append_batch(&self, line: &str) -> io::Result<()> {
+        let mut file = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .open(self.dir.join(BATCH))?;
+        let mut text = line.replace('\n', " ");
+        text.push('\n');
+        file.write_all(text.as_bytes())
+    }
+
+    /// The batch is in the spool as a mail (or given up): forget its lines.
+    pub fn clear_batch(&self) {
+        match fs::remove_file(self.dir.join(BATCH)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => log::warn!(
+                "spool: cannot delete {}: {e}; its lines may be mailed again at the next start",
+                self.dir.join(BATCH).display()
+            ),
+            _ => {}
+        }
+    }
+
+    /// The lines of a batch an earlier run collected and did not mail, in order.
+    pub fn batch_left(&self) -> Vec<String> {
+        match fs::read(self.dir.join(BATCH)) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes)
+                .lines()
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            Err(_) => Vec::new(),
         }
     }
 

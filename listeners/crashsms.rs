@@ -1,0 +1,66 @@
+//! crashsms: one short message per interval listing the programs that exited unexpectedly,
+//! for an e-mail-to-SMS gateway: no Subject header unless `-s` is given, one short line per
+//! exit (docs/crashsms.md). The batching, the TICK clock and the options are the shared batch
+//! mailer's (src/batch.rs); this file is what makes it crashsms.
+
+use clap::{ArgMatches, Command};
+
+use crate::batch::{self, Kind};
+use crate::event::{ProcessState, StateChange};
+use crate::Error;
+
+static KIND: Kind = Kind {
+    name: "crashsms",
+    about: "Send, once per interval, a short message (e-mail to an SMS gateway) listing the supervisord programs that exited unexpectedly",
+    default_subject: None,
+    what: "unexpected exits",
+    events: "PROCESS_STATE_EXITED",
+    line,
+};
+
+pub fn command() -> Command {
+    batch::command(&KIND)
+}
+
+pub fn run(m: &ArgMatches) -> Result<(), Error> {
+    batch::run(&KIND, m)
+}
+
+/// superlance's text (crashsms.py), so that what arrives on the phone does not change.
+fn line(c: &StateChange, asctime: &str) -> Option<String> {
+    if c.state != ProcessState::Exited || c.expected != Some(false) {
+        return None;
+    }
+    let pid = c.pid.map_or_else(|| "?".to_owned(), |p| p.to_string());
+    Some(format!(
+        "[{}:{}]({pid}) exited unexpectedly {asctime}",
+        c.process.group, c.process.name
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Process;
+
+    #[test]
+    fn superlance_line_for_unexpected_exits_only() {
+        let mut c = StateChange {
+            state: ProcessState::Exited,
+            process: Process {
+                name: "web_01",
+                group: "web",
+            },
+            from_state: "RUNNING",
+            pid: Some(4242),
+            tries: None,
+            expected: Some(false),
+        };
+        assert_eq!(
+            line(&c, "2026-11-29 11:40:05,123").as_deref(),
+            Some("[web:web_01](4242) exited unexpectedly 2026-11-29 11:40:05,123")
+        );
+        c.expected = Some(true);
+        assert_eq!(line(&c, "T"), None);
+    }
+}
