@@ -258,22 +258,6 @@ fn to<'a>(mails: &'a [ReceivedMail], to: &str) -> Vec<&'a ReceivedMail> {
     mails.iter().filter(|m| m.rcpt_to == [to]).collect()
 }
 
-/// The listener is still the process it was (never exited, never restarted), RUNNING, and
-/// supervisord never had to drop an event for it.
-fn assert_listener_up(sv: &Supervisord, name: &str, pid: u32) {
-    sv.assert_still_running(name, pid);
-    let main = sv.log();
-    for bad in [
-        format!("exited: {name} "),
-        format!("{name} has entered the UNKNOWN state"),
-        format!("pool {name} event buffer overflowed"),
-    ] {
-        assert!(!main.contains(&bad), "supervisord.log has {bad:?}:\n{main}");
-    }
-    let log = sv.stderr_log(name);
-    assert!(!log.contains("panicked"), "{name}'s log:\n{log}");
-}
-
 // ---------------------------------------------------------------------------------------------
 // Under a real supervisord 4.3.0.
 
@@ -335,8 +319,8 @@ fn smtp_one_mail_per_crash_with_superlance_subject_and_body() {
         ],
         START,
     );
-    assert_listener_up(&sv, "crashmail", plain);
-    assert_listener_up(&sv, "prefixed", prefixed);
+    sv.assert_listener_up("crashmail", plain);
+    sv.assert_listener_up("prefixed", prefixed);
     assert_eq!(server.mails().len(), 6, "a late duplicate");
 }
 
@@ -377,7 +361,7 @@ fn sendmail_command_delivers_the_same_mail() {
         ],
         START,
     );
-    assert_listener_up(&sv, "crashmail", pid);
+    sv.assert_listener_up("crashmail", pid);
     assert_eq!(server.mails().len(), 2, "a late duplicate");
 }
 
@@ -421,7 +405,7 @@ fn p_selects_one_of_two_crashing_programs() {
     }
     let log = sv.stderr_log("crashmail");
     assert!(!log.contains("bystander"), "{log}");
-    assert_listener_up(&sv, "crashmail", pid);
+    sv.assert_listener_up("crashmail", pid);
 }
 
 #[test]
@@ -467,7 +451,7 @@ fn smtp_server_down_for_30_s_loses_no_crash() {
         crashes.len()
     );
     assert!(server.mails().is_empty());
-    assert_listener_up(&sv, "crashmail", pid);
+    sv.assert_listener_up("crashmail", pid);
     server.restart();
     let back = Instant::now();
     let mails = server.wait_for_mails(crashes.len(), Duration::from_secs(75));
@@ -490,7 +474,7 @@ fn smtp_server_down_for_30_s_loses_no_crash() {
         &["mailed \"crasher crashed at ", "(attempt "],
         START,
     );
-    assert_listener_up(&sv, "crashmail", pid);
+    sv.assert_listener_up("crashmail", pid);
 }
 
 /// For each event supervisord sent to listener `name`, how long it took to answer:
@@ -547,7 +531,7 @@ fn slow_smtp_server_never_holds_up_supervisord() {
         server.mails().len() < 6,
         "all mail was delivered before the last answer: is the server slow at all?"
     );
-    assert_listener_up(&sv, "crashmail", pid);
+    sv.assert_listener_up("crashmail", pid);
     let mails = server.wait_for_mails(6, ARRIVE);
     assert_one_mail_per_crash(
         &to(&mails, "ops@example.com"),
@@ -869,23 +853,12 @@ fn bad_input_is_said_clearly_and_the_listener_stays_up() {
     );
     assert_eq!(mails.len(), 4, "{mails:#?}");
     for (name, pid) in names.iter().zip(&pids) {
-        assert_listener_up(&sv, name, *pid);
+        sv.assert_listener_up(name, *pid);
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Over pipes: the binary on its own, fed the frames supervisord would send.
-
-fn exited(serial: u32, group: &str, name: &str, expected: bool, pid: u32) -> Vec<u8> {
-    pipe::frame(
-        serial,
-        "PROCESS_STATE_EXITED",
-        &format!(
-            "processname:{name} groupname:{group} from_state:RUNNING expected:{} pid:{pid}",
-            u8::from(expected)
-        ),
-    )
-}
 
 /// `superlance crashmail ARGS...` over pipes.
 fn crashmail(args: &[&str]) -> Running {
@@ -915,16 +888,16 @@ fn pipe_only_unexpected_exits_of_selected_programs_are_mailed() {
         "0",
     ]);
     l.expect_stdout(pipe::READY);
-    let mut input = exited(1, "web", "web_01", true, 101);
-    input.extend(exited(2, "other", "other", false, 102));
-    input.extend(exited(3, "web", "web_02", false, 103));
+    let mut input = pipe::exited(1, "web", "web_01", true, 101);
+    input.extend(pipe::exited(2, "other", "other", false, 102));
+    input.extend(pipe::exited(3, "web", "web_02", false, 103));
     input.extend(pipe::frame(
         4,
         "PROCESS_STATE_FATAL",
         "processname:web_01 groupname:web from_state:BACKOFF",
     ));
     input.extend(pipe::running(5, "web", "web_01", 105));
-    input.extend(exited(6, "web", "web_01", false, 106));
+    input.extend(pipe::exited(6, "web", "web_01", false, 106));
     l.write(&input);
     l.expect_stdout(&pipe::answered(6));
     server.wait_for_mails(1, ARRIVE);
@@ -968,7 +941,7 @@ fn pipe_sigterm_delivers_queued_mail_before_exit() {
     let sent = Instant::now();
     let mut input = Vec::new();
     for i in 1..=3 {
-        input.extend(exited(i, "web", &format!("web_0{i}"), false, 200 + i));
+        input.extend(pipe::exited(i, "web", &format!("web_0{i}"), false, 200 + i));
     }
     l.write(&input);
     l.expect_stdout(&pipe::answered(3));
@@ -1003,7 +976,7 @@ fn pipe_without_m_nothing_is_mailed_and_the_log_says_so() {
     let hp = server.host_port();
     let mut l = crashmail(&["-p", "web_01", "--smtp-host", &hp, "--smtp-tls", "none"]);
     l.expect_stdout(pipe::READY);
-    l.write(&exited(1, "web", "web_01", false, 301));
+    l.write(&pipe::exited(1, "web", "web_01", false, 301));
     l.expect_stdout(&pipe::answered(1));
     let f = l.finish();
     assert_eq!(f.code(), 0, "{}", f.stderr);

@@ -4,7 +4,10 @@
 
 mod common; // shared helpers: the binary, temp dirs, /proc, a real supervisord; common::pipe drives the binary over pipes
 mod crashmail; // crashmail end to end: mails that arrive at a real SMTP server
+mod crashmailbatch; // the batch mailer: batches at a real SMTP server, every crash once; the TICK clock
+mod crashsms; // short batched lines for SMS gateways, via sendmail and SMTP
 mod dispatch; // multi-call names, --list, --install, help, unknown names
+mod fatalmailbatch; // programs that cannot start (FATAL), batched
 mod logging; // stderr format, --syslog and reconnecting after the syslog socket is re-created
 mod mail; // the mail layer's transports against a real SMTP server
 mod oom_score_adj; // the seed listener, over pipes and under a real supervisord

@@ -38,6 +38,11 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_superlance");
 /// `CAP_SYS_RESOURCE` (linux/capability.h): needed to lower an oom_score_adj below 0.
 pub const CAP_SYS_RESOURCE: u32 = 24;
 
+/// An `[eventlistener:NAME]` section: `command` on `events`, RUNNING at once (`startsecs=0`).
+pub fn eventlistener(name: &str, command: &str, events: &str) -> String {
+    format!("[eventlistener:{name}]\ncommand={command}\nevents={events}\nstartsecs=0\n")
+}
+
 /// A fresh temp dir, removed when dropped.
 pub fn tempdir() -> TempDir {
     tempfile::Builder::new()
@@ -495,6 +500,22 @@ impl Supervisord {
     /// The log lines (stderr) of listener or program `name`.
     pub fn stderr_log(&self, name: &str) -> String {
         self.child_log(name, "stderr")
+    }
+
+    /// The listener is still the process it was (never exited, never restarted), RUNNING, and
+    /// supervisord never had to drop an event for it nor saw it write anything but protocol.
+    pub fn assert_listener_up(&self, name: &str, pid: u32) {
+        self.assert_still_running(name, pid);
+        let main = self.log();
+        for bad in [
+            format!("exited: {name} "),
+            format!("{name} has entered the UNKNOWN state"),
+            format!("pool {name} event buffer overflowed"),
+        ] {
+            assert!(!main.contains(&bad), "supervisord.log has {bad:?}:\n{main}");
+        }
+        let log = self.stderr_log(name);
+        assert!(!log.contains("panicked"), "{name}'s log:\n{log}");
     }
 
     /// Program `name` is RUNNING and still the process `pid`: it never exited, was never

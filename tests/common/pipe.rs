@@ -64,6 +64,23 @@ pub(crate) fn running(serial: u32, group: &str, name: &str, pid: u32) -> Vec<u8>
     )
 }
 
+/// A PROCESS_STATE_EXITED frame.
+pub(crate) fn exited(serial: u32, group: &str, name: &str, expected: bool, pid: u32) -> Vec<u8> {
+    frame(
+        serial,
+        "PROCESS_STATE_EXITED",
+        &format!(
+            "processname:{name} groupname:{group} from_state:RUNNING expected:{} pid:{pid}",
+            u8::from(expected)
+        ),
+    )
+}
+
+/// A TICK_`period` frame stamped `when`.
+pub(crate) fn tick(serial: u32, period: u32, when: u64) -> Vec<u8> {
+    frame(serial, &format!("TICK_{period}"), &format!("when:{when}"))
+}
+
 /// A pid above any pid_max: a process that is certainly gone.
 pub(crate) const GONE_PID: u32 = 2_000_000_000;
 
