@@ -378,6 +378,9 @@ mod tests {
                 self.parent.borrow().iter().map(|(&a, &b)| (a, b)),
             ))
         }
+        fn rss(&self, _: u32) -> io::Result<u64> {
+            Err(io::ErrorKind::Unsupported.into())
+        }
         fn oom_score_adj(&self, pid: u32) -> io::Result<i32> {
             self.score.borrow().get(&pid).copied().ok_or_else(not_found)
         }
