@@ -22,8 +22,7 @@ fn programs_that_cannot_start_are_mailed_by_name() {
     // with superlance's line, if the subject changes, or if a crash is reported as FATAL.
     let server = SmtpServer::start();
     let sv = start(&[
-        "[program:missing]\ncommand=/nonexistent/program\nstartretries=1\n"
-            .to_owned(),
+        "[program:missing]\ncommand=/nonexistent/program\nstartretries=1\n".to_owned(),
         "[program:quits]\ncommand=sh -c 'exit 1'\nautostart=false\nstartsecs=1\nstartretries=1\n"
             .to_owned(),
         crasher("crasher", 2, "0.2"),
