@@ -11,6 +11,7 @@
 )]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod background;
 pub mod batch;
 pub mod dispatch;
 pub mod error;
