@@ -68,6 +68,36 @@ impl std::fmt::Display for LocalTime {
     }
 }
 
+impl LocalTime {
+    /// The C library's asctime without the newline, as Python's `time.asctime()` writes it:
+    /// `Sun Nov 29 11:40:05 2026` (the day padded with a space). superlance's memmon dates its
+    /// mail with it.
+    pub fn c_asctime(&self) -> String {
+        const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        // Days since 1970-01-01 (a Thursday) by days_from_civil (H. Hinnant).
+        let (y, m, d) = (i64::from(self.year), i64::from(self.month), i64::from(self.day));
+        let y = if m <= 2 { y - 1 } else { y };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+        let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+        let weekday = (days + 4).rem_euclid(7) as usize;
+        format!(
+            "{} {} {:>2} {:02}:{:02}:{:02} {}",
+            DAYS[weekday],
+            MONTHS[(self.month as usize).clamp(1, 12) - 1],
+            self.day,
+            self.hour,
+            self.minute,
+            self.second,
+            self.year
+        )
+    }
+}
+
 /// supervisor's asctime of now.
 pub fn asctime() -> String {
     LocalTime::now().to_string()
@@ -99,6 +129,20 @@ mod tests {
             millis: 42,
         };
         assert_eq!(t.to_string(), "2026-03-07 09:05:01,042");
+        assert_eq!(t.c_asctime(), "Sat Mar  7 09:05:01 2026");
+        let t = LocalTime {
+            month: 11,
+            day: 29,
+            ..t
+        };
+        assert_eq!(t.c_asctime(), "Sun Nov 29 09:05:01 2026");
+        let t = LocalTime {
+            year: 2000,
+            month: 2,
+            day: 29,
+            ..t
+        };
+        assert_eq!(t.c_asctime(), "Tue Feb 29 09:05:01 2000");
     }
 
     #[test]

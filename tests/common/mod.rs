@@ -231,6 +231,8 @@ pub struct Config {
     fragment: String,
     files: Vec<(String, String)>,
     drop_capabilities: Vec<u32>,
+    /// `[inet_http_server]` on 127.0.0.1: (port, username, password).
+    inet: Option<(u16, String, String)>,
 }
 
 impl Config {
@@ -249,9 +251,25 @@ impl Config {
         self
     }
 
+    /// Also serve XML-RPC over TCP: an `[inet_http_server]` on 127.0.0.1 at a free port,
+    /// with this username and password (the unix socket and supervisorctl stay as they are).
+    /// [`Supervisord::inet_url`] gives its URL.
+    pub fn inet_http_server(mut self, username: &str, password: &str) -> Config {
+        self.inet = Some((free_port(), username.to_owned(), password.to_owned()));
+        self
+    }
+
     pub fn start(self) -> Supervisord {
         Supervisord::launch(self)
     }
+}
+
+/// A TCP port on 127.0.0.1 that nothing listened on a moment ago (bound, noted, closed).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("cannot find a free port: {e}"))
 }
 
 /// A real supervisord in a temp dir of its own; shut down when dropped.
@@ -261,6 +279,7 @@ pub struct Supervisord {
     conf: PathBuf,
     child: Child,
     ctl: PathBuf,
+    inet_port: Option<u16>,
 }
 
 impl Supervisord {
@@ -280,6 +299,7 @@ impl Supervisord {
             fragment: fragment.to_owned(),
             files: Vec::new(),
             drop_capabilities: Vec::new(),
+            inet: None,
         }
     }
 
@@ -326,6 +346,13 @@ impl Supervisord {
             logs = logs.display(),
             fragment = config.fragment,
         );
+        let text = match &config.inet {
+            None => text,
+            Some((port, username, password)) => format!(
+                "{text}\n[inet_http_server]\nport=127.0.0.1:{port}\nusername={username}\n\
+                 password={password}\n"
+            ),
+        };
         fs::write(&conf, text).unwrap_or_else(|e| panic!("cannot write supervisord.conf: {e}"));
 
         let mut search = OsString::from(&bin);
@@ -374,6 +401,7 @@ impl Supervisord {
             conf,
             child,
             ctl,
+            inet_port: config.inet.as_ref().map(|(port, _, _)| *port),
         };
         let pid = sv.child.id();
         let answered = wait_until(Duration::from_secs(20), || {
@@ -406,6 +434,18 @@ impl Supervisord {
 
     pub fn conf(&self) -> &Path {
         &self.conf
+    }
+
+    /// The `unix://` URL of supervisord's socket, as supervisord gives it to its children in
+    /// SUPERVISOR_SERVER_URL.
+    pub fn unix_url(&self) -> String {
+        format!("unix://{}", self.path.join("supervisor.sock").display())
+    }
+
+    /// `http://127.0.0.1:PORT` of the [`Config::inet_http_server`], if it was asked for.
+    pub fn inet_url(&self) -> Option<String> {
+        self.inet_port
+            .map(|port| format!("http://127.0.0.1:{port}"))
     }
 
     /// supervisord's own pid: the parent of every program and listener.
