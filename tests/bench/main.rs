@@ -26,6 +26,9 @@
 //! test: it fails only when a child crashes, hangs or writes anything but the expected bytes;
 //! the targets get a printed verdict.
 //!
+//! - issue #5: memmon's tick at 500 supervised programs, against supervisord's own answer
+//!   (tests/bench/memmon.rs; `BENCH_ONLY=memmon` runs only that).
+//!
 //! Knobs (environment): BENCH_EVENTS (events per round for the floor and the non-matching
 //! listener), BENCH_SLOW_EVENTS (for the action and Python rows), BENCH_CRASH_EVENTS (for the
 //! crashmail rows), BENCH_ROUNDS (per placement), BENCH_CHUNKS (turns per round),
@@ -33,6 +36,8 @@
 //! for time to first READY), BENCH_PIN (placements, a list of same, split, off; default
 //! same,split), BENCH_PYTHON (a python with supervisor 4 installed, instead of
 //! <repo>/.venv/bin/python), BENCH_LOG_DIR (keep the listeners' logs there, one file per row).
+
+mod memmon;
 
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -1192,6 +1197,10 @@ fn python() -> Result<Option<PathBuf>, String> {
 }
 
 fn bench() -> Result<(), String> {
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("memmon") {
+        print_machine();
+        return memmon::bench().map(|_| ());
+    }
     let events = env_u64("BENCH_EVENTS", 100_000)?;
     let slow_events = env_u64("BENCH_SLOW_EVENTS", (events / 5).max(1))?;
     let crash_events = env_u64("BENCH_CRASH_EVENTS", slow_events)?;
@@ -1559,6 +1568,9 @@ fn bench() -> Result<(), String> {
         ),
     );
     drop(sleeper);
+    if let Err(e) = memmon::bench() {
+        println!("memmon rows: {e}");
+    }
     Ok(())
 }
 
