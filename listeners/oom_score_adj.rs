@@ -13,6 +13,10 @@
 //!   write fails with EACCES, as in most containers. That is logged once per process and the
 //!   listener goes on (systemd ignores it the same way).
 //! - We always answer OK: FAIL would make supervisord re-send a refused write forever.
+//! - supervisord buffers the events of a pool that is not READY yet, and drops the oldest past
+//!   `buffer_size` (10): at boot, with many programs starting before the listener, RUNNING
+//!   events are lost. So before its first READY the listener asks supervisord (XML-RPC
+//!   getAllProcessInfo) which selected programs already run, and scores them ([`OomScoreAdj::sweep`]).
 
 use std::collections::HashMap;
 use std::io;
@@ -22,6 +26,7 @@ use clap::{value_parser, Arg, ArgAction, ArgMatches, Command};
 use crate::event::{Event, ProcessState};
 use crate::procs::{Proc, ProcessTree, Procfs};
 use crate::protocol::Ack;
+use crate::rpc::{self, Supervisor};
 use crate::runtime::{self, Listener};
 use crate::select::{self, Selection};
 use crate::Error;
@@ -65,13 +70,26 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
         children: m.get_flag("children"),
     };
     options.log_start();
+    let sweep = !options.selection.is_empty();
     let mut listener = OomScoreAdj::new(
         options,
         Proc::default(),
         std::os::unix::process::parent_id(),
     );
+    // Without SUPERVISOR_SERVER_URL (run by hand, or a supervisord that does not set it) the
+    // events alone drive the listener, as before.
+    if sweep && std::env::var_os("SUPERVISOR_SERVER_URL").is_some() {
+        match rpc::Client::from_env() {
+            Ok(client) => listener.sweep(&mut client.with_timeout(SWEEP_TIMEOUT)),
+            Err(e) => log::warn!("cannot look for programs already running: {e}"),
+        }
+    }
     runtime::run(&mut listener)
 }
+
+/// The start-up sweep delays the first READY by at most this (supervisord answers in ~100 ms
+/// at 500 programs).
+const SWEEP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -262,6 +280,41 @@ impl<P: Procfs> OomScoreAdj<P> {
         }
     }
 
+    /// Score the selected programs that already run (their RUNNING events may have been
+    /// dropped before we were READY), and watch them as if their events had come.
+    pub fn sweep(&mut self, rpc: &mut dyn Supervisor) {
+        let infos = match rpc.get_all_process_info() {
+            Ok(infos) => infos,
+            Err(e) => {
+                log::warn!("cannot look for programs already running: {e}; scoring them when their RUNNING events come");
+                return;
+            }
+        };
+        let tree = self.tree();
+        let mut scored = 0;
+        for info in infos {
+            if info.pid == 0
+                || info.process_state() != Some(ProcessState::Running)
+                || !self.options.selection.matches(&info.group, &info.name)
+            {
+                continue;
+            }
+            let namespec = info.namespec();
+            let outcome = self.apply(&namespec, info.pid, tree.as_ref(), Trigger::Running);
+            if outcome != Outcome::Gone {
+                scored += 1;
+                self.watched.insert(
+                    namespec,
+                    Watched {
+                        pid: info.pid,
+                        refused: outcome == Outcome::Refused,
+                    },
+                );
+            }
+        }
+        log::info!("start-up: {scored} selected programs were already running");
+    }
+
     fn on_tick(&mut self) {
         if self.watched.is_empty() {
             return;
@@ -434,6 +487,74 @@ mod tests {
     }
 
     const TICK: Event = Event::Tick { period: 5, when: 0 };
+
+    /// supervisord's process list, for the start-up sweep.
+    struct Listing(Vec<crate::rpc::ProcessInfo>);
+
+    impl Supervisor for Listing {
+        fn get_all_process_info(
+            &mut self,
+        ) -> Result<Vec<crate::rpc::ProcessInfo>, crate::rpc::RpcError> {
+            Ok(self.0.clone())
+        }
+        fn get_process_info(
+            &mut self,
+            _: &str,
+        ) -> Result<crate::rpc::ProcessInfo, crate::rpc::RpcError> {
+            unimplemented!()
+        }
+        fn get_all_config_info(
+            &mut self,
+        ) -> Result<Vec<crate::rpc::ConfigInfo>, crate::rpc::RpcError> {
+            unimplemented!()
+        }
+        fn start_process(&mut self, _: &str, _: bool) -> Result<(), crate::rpc::RpcError> {
+            unimplemented!()
+        }
+        fn stop_process(&mut self, _: &str, _: bool) -> Result<(), crate::rpc::RpcError> {
+            unimplemented!()
+        }
+        fn signal_process(&mut self, _: &str, _: &str) -> Result<(), crate::rpc::RpcError> {
+            unimplemented!()
+        }
+        fn get_state(&mut self) -> Result<crate::rpc::SupervisorState, crate::rpc::RpcError> {
+            unimplemented!()
+        }
+        fn get_pid(&mut self) -> Result<u32, crate::rpc::RpcError> {
+            unimplemented!()
+        }
+    }
+
+    fn listed(group: &str, name: &str, pid: u32, state: &str) -> crate::rpc::ProcessInfo {
+        crate::rpc::ProcessInfo {
+            group: group.into(),
+            name: name.into(),
+            pid,
+            statename: state.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn sweep_scores_selected_programs_already_running_and_watches_them() {
+        let p = FakeProc::new(
+            &[(11, SUPERVISORD), (12, SUPERVISORD), (13, SUPERVISORD)],
+            0,
+        );
+        let mut l = listener(&p, &["group1:*"], false, 500, false);
+        l.sweep(&mut Listing(vec![
+            listed("group1", "a", 11, "RUNNING"),
+            listed("group1", "b", 12, "STARTING"),
+            listed("other", "c", 13, "RUNNING"),
+            listed("group1", "d", 0, "STOPPED"),
+        ]));
+        assert_eq!((p.score(11), p.score(12), p.score(13)), (500, 0, 0));
+        assert!(l.watched.contains_key("group1:a"));
+        // The TICK re-check covers it like one seen in an event.
+        p.score.borrow_mut().insert(11, 7);
+        l.handle(&TICK);
+        assert_eq!(p.score(11), 500);
+    }
 
     #[test]
     fn seed_selection_sets_only_selected_programs() {

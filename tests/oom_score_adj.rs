@@ -304,6 +304,53 @@ fn any_covers_every_program_and_overrides_p() {
 }
 
 #[test]
+fn programs_running_before_the_listener_are_scored_at_start() {
+    // supervisord keeps at most buffer_size events for a pool whose listener is not READY and
+    // drops the oldest (at boot, with many programs, RUNNING events are lost). Here the
+    // listener starts after four programs run, with buffer_size=1: three RUNNING events are
+    // dropped. The start-up sweep (XML-RPC getAllProcessInfo) scores all four anyway. Fails
+    // if any keeps its inherited score.
+    let base = base();
+    let sv = Supervisord::start(
+        "[program:w]\n\
+         command=sleep 1051\n\
+         numprocs=4\n\
+         process_name=%(program_name)s_%(process_num)d\n\
+         startsecs=0\n\
+         \n\
+         [eventlistener:oom_score_adj]\n\
+         command=oom_score_adj -p w:* -s 500\n\
+         events=PROCESS_STATE_RUNNING\n\
+         buffer_size=1\n\
+         autostart=false\n\
+         startsecs=0\n",
+    );
+    let start = Duration::from_secs(10);
+    let pids: Vec<u32> = (0..4)
+        .map(|i| sv.wait_running(&format!("w:w_{i}"), start))
+        .collect();
+    for &pid in &pids {
+        assert_eq!(oom_score_adj(pid), base);
+    }
+    sv.ctl(&["start", "oom_score_adj"]);
+    let listener = sv.wait_running("oom_score_adj", start);
+    for (i, &pid) in pids.iter().enumerate() {
+        wait_score(&sv, &format!("w:w_{i}"), pid, SCORE);
+    }
+    sv.wait_stderr_line(
+        "oom_score_adj",
+        &["start-up: 4 selected programs were already running"],
+        ACT,
+    );
+    assert!(
+        sv.log().contains("event buffer overflowed"),
+        "no event was dropped: the test proves nothing\n{}",
+        sv.log()
+    );
+    sv.assert_still_running("oom_score_adj", listener);
+}
+
+#[test]
 fn children_forked_during_startsecs_get_the_score_with_c_only() {
     // `sleep 1021 &` is forked before supervisord declares the program RUNNING, so it does not
     // inherit a score written afterwards: -c must find it. The second listener (without -c)
