@@ -10,6 +10,7 @@ mod dispatch; // multi-call names, --list, --install, help, unknown names
 mod fatalmailbatch; // programs that cannot start (FATAL), batched
 mod logging; // stderr format, --syslog and reconnecting after the syslog socket is re-created
 mod mail; // the mail layer's transports against a real SMTP server
+mod malformed; // bad input for every listener: one clear line, exit 1, no hang, nothing on stdout but protocol
 mod memmon; // memmon under a real supervisord: restarts (new pids), mails, faults, http with auth
 mod oom_score_adj; // the seed listener, over pipes and under a real supervisord
 mod protocol; // framing over pipes: exact bytes, bad input, signals, the len trap

@@ -216,11 +216,21 @@ pub(crate) struct Running {
 impl Running {
     /// Start `program` with `args` (argv[0] is the program path, as a shell would pass it).
     pub(crate) fn spawn<S: AsRef<OsStr>>(program: impl AsRef<OsStr>, args: &[S]) -> Running {
+        Running::spawn_env(program, args, &[])
+    }
+
+    /// [`Running::spawn`] with these environment variables set too.
+    pub(crate) fn spawn_env<S: AsRef<OsStr>>(
+        program: impl AsRef<OsStr>,
+        args: &[S],
+        env: &[(&str, &str)],
+    ) -> Running {
         let program = program.as_ref();
         let mut tries = 0;
         let mut child = loop {
             let spawned = Command::new(program)
                 .args(args)
+                .envs(env.iter().copied())
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
