@@ -72,22 +72,15 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
         // superlance's effective behaviour (it never read -p/-a), now said out loud.
         log::warn!("no -p or -a given: mailing the unexpected exit of every program");
     }
-    let outbox = if recipients.is_empty() {
-        log::warn!("no valid -m/--email address: unexpected exits will be logged, not mailed");
-        None
-    } else {
-        log::info!(
-            "mailing {} when these exit unexpectedly: {}, via {}",
-            recipients.join(", "),
-            if selection.is_empty() {
-                "every process".to_owned()
-            } else {
-                selection.describe()
-            },
-            transport.describe()
-        );
-        Some(Outbox::start(transport, config)?)
-    };
+    let about = format!(
+        "unexpected exits of {}",
+        if selection.is_empty() {
+            "every process".to_owned()
+        } else {
+            selection.describe()
+        }
+    );
+    let outbox = Outbox::for_recipients(&recipients, &about, transport, config)?;
     let mut listener = Crashmail {
         selection: if selection.is_empty() {
             Selection::any()

@@ -583,17 +583,8 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
         },
         rpc.url()
     );
-    let outbox = if recipients.is_empty() {
-        log::info!("no -m/--email: restarts are logged, not mailed");
-        None
-    } else {
-        log::info!(
-            "mailing {} about restarts, via {}",
-            recipients.join(", "),
-            transport.describe()
-        );
-        Some(Arc::new(Mutex::new(Outbox::start(transport, config)?)))
-    };
+    let outbox = Outbox::for_recipients(&recipients, "restarts", transport, config)?
+        .map(|o| Arc::new(Mutex::new(o)));
     let notify: Option<Notify> = outbox.clone().map(|o| -> Notify {
         Box::new(move |mail| {
             o.lock()

@@ -7,6 +7,7 @@ pub mod crashmail;
 pub mod crashmailbatch;
 pub mod crashsms;
 pub mod fatalmailbatch;
+pub mod httpok;
 pub mod memmon;
 pub mod oom_score_adj;
 
@@ -16,6 +17,7 @@ pub const LISTENERS: &[Entry] = &[
     Entry { name: "crashmailbatch", command: crashmailbatch::command, run: crashmailbatch::run },
     Entry { name: "crashsms", command: crashsms::command, run: crashsms::run },
     Entry { name: "fatalmailbatch", command: fatalmailbatch::command, run: fatalmailbatch::run },
+    Entry { name: "httpok", command: httpok::command, run: httpok::run },
     Entry { name: "memmon", command: memmon::command, run: memmon::run },
     Entry { name: "oom_score_adj", command: oom_score_adj::command, run: oom_score_adj::run },
 ];

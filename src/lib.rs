@@ -13,6 +13,7 @@
 
 pub mod background;
 pub mod batch;
+pub mod command;
 pub mod dispatch;
 pub mod error;
 pub mod event;

@@ -305,7 +305,7 @@ fn smtp_one_mail_per_crash_with_superlance_subject_and_body() {
     sv.wait_stderr_line(
         "crashmail",
         &[
-            "mailing ops@example.com when these exit unexpectedly",
+            "mailing ops@example.com about unexpected exits of ",
             &endpoint,
         ],
         START,

@@ -132,6 +132,26 @@ impl Outbox {
         })
     }
 
+    /// The outbox of a listener that mails `recipients` about `about` ("restarts"), or `None`
+    /// without recipients; either way, what will happen is said in the start-up log.
+    pub fn for_recipients(
+        recipients: &[String],
+        about: &str,
+        transport: Box<dyn Transport>,
+        config: OutboxConfig,
+    ) -> Result<Option<Outbox>, Error> {
+        if recipients.is_empty() {
+            log::warn!("no valid -m/--email address: {about} are logged, not mailed");
+            return Ok(None);
+        }
+        log::info!(
+            "mailing {} about {about}, via {}",
+            recipients.join(", "),
+            transport.describe()
+        );
+        Outbox::start(transport, config).map(Some)
+    }
+
     /// Hand over a mail; never waits for delivery. Errors are logged here.
     pub fn submit(&self, mail: Mail) {
         self.hand_over(mail);

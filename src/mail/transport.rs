@@ -11,14 +11,12 @@
 //! lettre's own `SendmailTransport` cannot run superlance's default `/usr/sbin/sendmail -t -i`
 //! (it takes one path and adds its own arguments), so [`Sendmail`] pipes the message itself.
 
-use std::io::{self, Read, Write};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::io;
+use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::str::FromStr;
-use std::sync::mpsc;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lettre::address::{Address, Envelope};
 use lettre::transport::smtp::authentication::Credentials as LettreCredentials;
@@ -27,15 +25,7 @@ use lettre::transport::smtp::SmtpTransport;
 use lettre::Transport as _;
 
 use super::{DeliveryError, Rendered, Transport};
-
-/// The most of a command's stdout or stderr kept for the log; the rest is read and dropped
-/// (so the command never blocks on a full pipe).
-const OUTPUT_LIMIT: u64 = 64 * 1024;
-
-/// After the command exits, how long to wait for its stdout/stderr to reach end of file. A
-/// background process it left behind (some MTAs fork their delivery) may hold the pipes open;
-/// we do not wait for it.
-const OUTPUT_GRACE: Duration = Duration::from_secs(1);
+use crate::command::{run_shell, seconds, Finished};
 
 /// The longest excerpt of a command's output or a server's reply put into one log line.
 const EXCERPT_CHARS: usize = 600;
@@ -46,10 +36,9 @@ const EXCERPT_CHARS: usize = 600;
 /// Pipe the message to `sh -c "<command>"`, superlance's semantics: the command reads the
 /// recipients from the headers (`sendmail -t`), so the envelope is not passed.
 ///
-/// The command runs in a process group of its own, with stdin, stdout and stderr all piped
-/// (our stdout belongs to the supervisord protocol: one stray byte from a child would break
-/// it). Exit status 0 is success; its output is logged at debug level. On timeout the whole
-/// group is killed with SIGKILL.
+/// The command runs as src/command.rs runs commands: a process group of its own, stdin,
+/// stdout and stderr all piped (our stdout belongs to the supervisord protocol), the whole
+/// group killed on timeout. Exit status 0 is success; its output is logged at debug level.
 ///
 /// Exit statuses: 127 (the shell did not find the command) and 126 (found, not executable)
 /// are permanent: they are configuration errors that retrying cannot cure while we run. Every
@@ -63,120 +52,12 @@ pub struct Sendmail {
     pub timeout: Duration,
 }
 
-/// What a command did within its time.
-#[derive(Debug)]
-struct Finished {
-    /// `None`: killed after the timeout.
-    status: Option<ExitStatus>,
-    stdout: Vec<u8>,
-    stderr: Vec<u8>,
-}
-
 impl Sendmail {
     fn run(&self, input: &[u8]) -> Result<Finished, DeliveryError> {
-        let mut child = Command::new("/bin/sh")
-            .arg("-c")
-            .arg(&self.command)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            // Its own group, so that a timeout kills the shell and everything it started.
-            .process_group(0)
-            .spawn()
-            .map_err(|e| {
-                DeliveryError::Transient(format!(
-                    "cannot start /bin/sh for the sendmail command {:?}: {e}",
-                    self.command
-                ))
-            })?;
-        match self.supervise(&mut child, input) {
-            Ok(finished) => Ok(finished),
-            Err(e) => {
-                kill_group(&mut child);
-                Err(DeliveryError::Transient(format!(
-                    "sendmail command {:?}: {e}",
-                    self.command
-                )))
-            }
-        }
-    }
-
-    /// Feed stdin, collect stdout and stderr (each in a thread: the command may write before
-    /// it has read everything), wait for the exit until the deadline, kill the group after it.
-    fn supervise(&self, child: &mut Child, input: &[u8]) -> io::Result<Finished> {
-        let deadline = Instant::now() + self.timeout;
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take();
-        let stderr = child.stderr.take();
-        if let Some(mut stdin) = stdin {
-            let input = input.to_vec();
-            thread::Builder::new()
-                .name("sendmail-stdin".into())
-                .spawn(move || {
-                    // A command that exits without reading all of it gives EPIPE: its exit
-                    // status tells what happened, not this write.
-                    let _ = stdin.write_all(&input);
-                })?;
-        }
-        let stdout = collect(stdout)?;
-        let stderr = collect(stderr)?;
-
-        let mut pause = Duration::from_millis(1);
-        let status = loop {
-            if let Some(status) = child.try_wait()? {
-                break Some(status);
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                kill_group(child);
-                break None;
-            }
-            thread::sleep(pause.min(deadline - now));
-            pause = (pause * 2).min(Duration::from_millis(50));
-        };
-        let grace = Instant::now() + OUTPUT_GRACE;
-        Ok(Finished {
-            status,
-            stdout: stdout.map(|rx| receive(&rx, grace)).unwrap_or_default(),
-            stderr: stderr.map(|rx| receive(&rx, grace)).unwrap_or_default(),
+        run_shell(&self.command, &[], Some(input), self.timeout).map_err(|e| {
+            DeliveryError::Transient(format!("sendmail command {:?}: {e}", self.command))
         })
     }
-}
-
-/// Read a pipe to its end in a thread; the first [`OUTPUT_LIMIT`] bytes arrive on the channel.
-fn collect(
-    pipe: Option<impl Read + Send + 'static>,
-) -> io::Result<Option<mpsc::Receiver<Vec<u8>>>> {
-    let Some(mut pipe) = pipe else {
-        return Ok(None);
-    };
-    let (tx, rx) = mpsc::channel();
-    thread::Builder::new()
-        .name("sendmail-output".into())
-        .spawn(move || {
-            let mut kept = Vec::new();
-            let _ = (&mut pipe).take(OUTPUT_LIMIT).read_to_end(&mut kept);
-            let _ = io::copy(&mut pipe, &mut io::sink());
-            let _ = tx.send(kept);
-        })?;
-    Ok(Some(rx))
-}
-
-fn receive(rx: &mpsc::Receiver<Vec<u8>>, until: Instant) -> Vec<u8> {
-    rx.recv_timeout(until.saturating_duration_since(Instant::now()))
-        .unwrap_or_default()
-}
-
-/// SIGKILL the child's process group (its pid: it leads the group), then reap the child.
-/// The child is not reaped before the kill, so its pid, and so the group id, cannot have been
-/// reused by another process.
-fn kill_group(child: &mut Child) {
-    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
-        // SAFETY: kill(2) with a negative pid signals the group our unreaped child leads.
-        unsafe { libc::kill(-pid, libc::SIGKILL) };
-    }
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 impl Transport for Sendmail {
@@ -264,15 +145,6 @@ fn excerpt(bytes: &[u8]) -> String {
         format!("{cut}...")
     } else {
         joined
-    }
-}
-
-/// `2 s`, `1.5 s`.
-fn seconds(d: Duration) -> String {
-    if d.subsec_millis() == 0 {
-        format!("{} s", d.as_secs())
-    } else {
-        format!("{:.1} s", d.as_secs_f64())
     }
 }
 
@@ -564,6 +436,8 @@ fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::thread;
+    use std::time::Instant;
 
     fn mail() -> Rendered {
         Rendered {
