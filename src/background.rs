@@ -125,7 +125,10 @@ impl<T: Send + 'static> Background<T> {
         let deadline = Instant::now() + grace;
         let mut st = self.shared.lock();
         if st.waiting.take().is_some() {
-            log::info!("shutdown: the {} waiting for its turn is dropped", self.name);
+            log::info!(
+                "shutdown: the {} waiting for its turn is dropped",
+                self.name
+            );
         }
         st.stop = true;
         self.shared.changed.notify_all();

@@ -866,4 +866,93 @@ mod tests {
         write_result_ready(&mut out, Ack::Retry).unwrap();
         assert_eq!(out, b"RESULT 2\nOKREADY\nRESULT 4\nFAILREADY\n");
     }
+
+    /// Property tests (proptest): whatever supervisord writes, the reader gives it back, and
+    /// no input makes it panic or loop. The fuzz target tests/fuzz/fuzz_targets/frames.rs
+    /// goes further, unbounded in time; these run with every `cargo test`.
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// An event name as supervisord writes them, or any token without spaces or colons.
+        fn eventname() -> impl Strategy<Value = String> {
+            prop_oneof![
+                Just("PROCESS_STATE_RUNNING".to_owned()),
+                Just("PROCESS_LOG_STDOUT".to_owned()),
+                Just("TICK_5".to_owned()),
+                "[A-Z_0-9]{1,40}",
+            ]
+        }
+
+        /// A stream as supervisord writes it: one write per frame, `len` counted in characters
+        /// (supervisord 4 on Python 3) or in bytes (supervisord 3, other implementations).
+        fn stream(frames: &[(String, String)], chars: bool) -> Writes {
+            let writes: Vec<String> = frames
+                .iter()
+                .map(|(name, payload)| {
+                    let len = if chars {
+                        payload.chars().count()
+                    } else {
+                        payload.len()
+                    };
+                    format!("{}{payload}", hdr(name, len))
+                })
+                .collect();
+            Writes::new(&writes)
+        }
+
+        fn round_trip(frames: &[(String, String)], chars: bool) -> Result<(), TestCaseError> {
+            let got = read_all(FrameReader::new(stream(frames, chars)));
+            prop_assert_eq!(got.len(), frames.len());
+            for (g, (name, payload)) in got.iter().zip(frames) {
+                prop_assert_eq!(g.header().eventname(), name.as_str());
+                prop_assert_eq!(&g.payload, payload);
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #[test]
+            fn character_counted_streams_read_back_exactly(
+                frames in prop::collection::vec((eventname(), "(\\PC|\n){0,200}"), 1..12)
+            ) {
+                round_trip(&frames, true)?;
+            }
+
+            #[test]
+            fn byte_counted_streams_read_back_exactly(
+                frames in prop::collection::vec((eventname(), "(\\PC|\n){0,200}"), 1..12)
+            ) {
+                round_trip(&frames, false)?;
+            }
+
+            #[test]
+            fn any_bytes_end_in_frames_then_eof_or_one_error(
+                input in prop::collection::vec(any::<u8>(), 0..4096)
+            ) {
+                let got = frames(&input);
+                // Each frame takes at least one line: the reader always moves on.
+                let lines = input.iter().filter(|&&b| b == b'\n').count();
+                prop_assert!(got.len() <= lines + 1);
+                // Only the last can be an error.
+                prop_assert!(got.iter().rev().skip(1).all(Result::is_ok));
+            }
+
+            #[test]
+            fn damaged_streams_never_panic(
+                sent in prop::collection::vec((eventname(), "(\\PC|\n){0,64}"), 1..6),
+                edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+            ) {
+                let mut bytes: Vec<u8> = sent
+                    .iter()
+                    .flat_map(|(n, p)| format!("{}{p}", hdr(n, p.chars().count())).into_bytes())
+                    .collect();
+                for (at, byte) in edits {
+                    let i = at.index(bytes.len());
+                    bytes[i] = byte;
+                }
+                let _ = frames(&bytes);
+            }
+        }
+    }
 }

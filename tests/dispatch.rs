@@ -50,7 +50,9 @@ fn list_prints_one_listener_per_line() {
     assert_eq!(f.code(), 0, "{}", f.stderr);
     assert_eq!(
         show(&f.stdout),
-        show(b"crashmail\ncrashmailbatch\ncrashsms\nfatalmailbatch\nhttpok\nmemmon\noom_score_adj\n")
+        show(
+            b"crashmail\ncrashmailbatch\ncrashsms\nfatalmailbatch\nhttpok\nmemmon\noom_score_adj\n"
+        )
     );
     assert_eq!(f.stderr, "");
 }

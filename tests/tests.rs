@@ -8,6 +8,7 @@ mod crashmailbatch; // the batch mailer: batches at a real SMTP server, every cr
 mod crashsms; // short batched lines for SMS gateways, via sendmail and SMTP
 mod dispatch; // multi-call names, --list, --install, help, unknown names
 mod fatalmailbatch; // programs that cannot start (FATAL), batched
+mod generate; // --generate: a man page per listener naming every option, completions for bash/zsh/fish, usage errors
 mod httpok; // httpok under a real supervisord: a failing URL restarts its program (new pid) and mails the action log
 mod logging; // stderr format, --syslog and reconnecting after the syslog socket is re-created
 mod mail; // the mail layer's transports against a real SMTP server

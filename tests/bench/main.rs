@@ -28,6 +28,8 @@
 //!
 //! - issue #5: memmon's tick at 500 supervised programs, against supervisord's own answer
 //!   (tests/bench/memmon.rs; `BENCH_ONLY=memmon` runs only that).
+//! - `BENCH_ONLY=soak`: instead of all the above, one million events through each listener
+//!   with its memory sampled (issue #7; tests/bench/soak.rs).
 //!
 //! Knobs (environment): BENCH_EVENTS (events per round for the floor and the non-matching
 //! listener), BENCH_SLOW_EVENTS (for the action and Python rows), BENCH_CRASH_EVENTS (for the
@@ -38,6 +40,7 @@
 //! <repo>/.venv/bin/python), BENCH_LOG_DIR (keep the listeners' logs there, one file per row).
 
 mod memmon;
+mod soak;
 
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -1200,6 +1203,19 @@ fn bench() -> Result<(), String> {
     if std::env::var("BENCH_ONLY").as_deref() == Ok("memmon") {
         print_machine();
         return memmon::bench().map(|_| ());
+    }
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("soak") {
+        print_machine();
+        let bin = PathBuf::from(env!("CARGO_BIN_EXE_superlance"));
+        let out = Command::new(&bin)
+            .arg("--list")
+            .output()
+            .map_err(|e| format!("{}: {e}", bin.display()))?;
+        let names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        return soak::bench(&bin, &names).map(|_| ());
     }
     let events = env_u64("BENCH_EVENTS", 100_000)?;
     let slow_events = env_u64("BENCH_SLOW_EVENTS", (events / 5).max(1))?;
