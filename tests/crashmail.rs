@@ -721,6 +721,66 @@ fn flood_limit_two_mails_then_one_digest_that_counts_the_rest() {
 }
 
 #[test]
+fn a_refusing_smtp_server_is_logged_the_mail_kept_in_failed_and_later_mail_goes_on() {
+    // Issue 7, faults: the server refuses the recipient (550). Retrying cannot help, so the
+    // mail is given up at once, said in an ERROR line, and (with --spool) kept in
+    // DIR/failed/ for an operator; the listener stays up and the next crash is tried again.
+    // Fails if a refused mail is retried forever, vanishes without a trace, or stops the
+    // listener.
+    let server = SmtpServer::builder().reject_recipients().start();
+    let dir = common::tempdir();
+    let spool = dir.path().join("spool");
+    let sv = start(&[
+        crasher("crasher", 2, "0.2"),
+        listener(
+            "crashmail",
+            &format!(
+                "-p crasher -m ops@example.com {} --spool {}",
+                smtp_to(&server),
+                spool.display()
+            ),
+        ),
+    ]);
+    let pid = sv.wait_running("crashmail", START);
+    sv.ctl(&["start", "crasher"]);
+    wait_crashes_done(&sv, "crasher", 2);
+    let failed = spool.join("failed");
+    let kept = common::poll(ARRIVE, || {
+        let files: Vec<_> = std::fs::read_dir(&failed)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        (files.len() == 2).then_some(files)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "2 refused mails not in {}:\n{}",
+            failed.display(),
+            sv.stderr_log("crashmail")
+        )
+    });
+    for file in &kept {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        assert!(text.contains("Subject: crasher crashed at "), "{text}");
+    }
+    let log = sv.stderr_log("crashmail");
+    assert_eq!(
+        log.matches(" ERROR ").count(),
+        2,
+        "one ERROR line per refused mail:\n{log}"
+    );
+    assert!(
+        log.contains("550") && log.contains("giving up on this mail"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("next attempt in"),
+        "a 550 is not retried:\n{log}"
+    );
+    assert!(server.mails().is_empty());
+    sv.assert_listener_up("crashmail", pid);
+}
+
+#[test]
 fn bad_input_is_said_clearly_and_the_listener_stays_up() {
     // Issue 3, "Bad input": an unreachable SMTP host, a sendmail command that exits non-zero,
     // one that hangs, an unwritable spool, invalid addresses in -m. Each listener says what is

@@ -173,6 +173,54 @@ fn over_http_with_a_username_and_password() {
 }
 
 #[test]
+fn supervisord_unreachable_for_a_while_is_said_once_and_memmon_acts_when_it_is_back() {
+    // Issue 7, faults: supervisord's XML-RPC socket gone. It is moved aside while memmon runs
+    // (supervisord still listens on it; connecting by its path fails), then put back. Fails if
+    // memmon crashes, logs the failure at every tick, or does not act once it is back.
+    let sv = Supervisord::config(&format!(
+        "{}\n{}autostart=false\n",
+        grower("hog", 150),
+        common::eventlistener("memmon", "memmon -p hog=60MB", "TICK_5")
+    ))
+    .file("grow.py", GROW_PY)
+    .inet_http_server("ops", "pw")
+    .start();
+    let inet = sv.inet_url().unwrap_or_default();
+    // supervisorctl over http while the unix socket is away.
+    let ctl = |args: &[&str]| {
+        let mut all = vec!["-s", inet.as_str(), "-u", "ops", "-p", "pw"];
+        all.extend_from_slice(args);
+        sv.ctl(&all)
+    };
+    sv.ctl(&["start", "hog"]);
+    let hog = sv.wait_running("hog", START);
+    assert!(
+        common::wait_until(ACT, || common::rss_kib(hog).is_some_and(|k| k > 100 * 1024)),
+        "hog did not grow"
+    );
+    let sock = sv.dir().join("supervisor.sock");
+    let away = sv.dir().join("supervisor.sock.away");
+    std::fs::rename(&sock, &away).unwrap();
+    let out = ctl(&["start", "memmon"]);
+    assert!(out.contains("memmon: started"), "{out}");
+    sv.wait_stderr_line(
+        "memmon",
+        &["ERROR", "cannot check memory", "cannot reach supervisord"],
+        ACT,
+    );
+    // Two more ticks: still one error line, and the hog untouched.
+    std::thread::sleep(Duration::from_secs(11));
+    let log = sv.stderr_log("memmon");
+    assert_eq!(log.matches("cannot check memory").count(), 1, "{log}");
+    assert!(!log.contains("Restarting"), "{log}");
+    std::fs::rename(&away, &sock).unwrap();
+    sv.wait_stderr_line("memmon", &["supervisord answers again"], ACT);
+    wait_new_pid(&sv, "hog", hog);
+    let memmon = sv.wait_running("memmon", START);
+    sv.assert_listener_up("memmon", memmon);
+}
+
+#[test]
 fn not_under_supervisord_says_so_and_exits_non_zero() {
     // superlance #128: a KeyError traceback. Ours: one line naming what to do, exit 1.
     let out = std::process::Command::new(common::BIN)

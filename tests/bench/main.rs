@@ -166,6 +166,15 @@ enum Kind {
     CrashSendmail,
     /// The same, mailed over SMTP to the bench's sink ([`SmtpSink`]).
     CrashSmtp,
+    /// A batch mailer (issue #4) fed expected exits: nothing to collect.
+    BatchQuiet,
+    /// A batch mailer fed crashes: each line collected for the next batch (no TICK comes).
+    BatchCollect,
+    /// memmon or httpok (issue #5) fed RUNNING events: not acted on.
+    WorkerQuiet,
+    /// memmon or httpok fed TICK_5: each handed to its background worker (checks against an
+    /// absent supervisord, so they fail fast and are coalesced while one runs).
+    WorkerTick,
 }
 
 impl Kind {
@@ -178,15 +187,24 @@ impl Kind {
             Kind::NoMail => "nomail",
             Kind::CrashSendmail => "crash-sendmail",
             Kind::CrashSmtp => "crash-smtp",
+            Kind::BatchQuiet => "batch-quiet",
+            Kind::BatchCollect => "batch-collect",
+            Kind::WorkerQuiet => "worker-quiet",
+            Kind::WorkerTick => "worker-tick",
         }
     }
 
     /// The event this variant is fed.
     fn shape(self) -> Shape {
         match self {
-            Kind::Floor | Kind::NoMatch | Kind::Action | Kind::Python => Shape::Running,
-            Kind::NoMail => Shape::Exited { expected: true },
-            Kind::CrashSendmail | Kind::CrashSmtp => Shape::Exited { expected: false },
+            Kind::Floor | Kind::NoMatch | Kind::Action | Kind::Python | Kind::WorkerQuiet => {
+                Shape::Running
+            }
+            Kind::NoMail | Kind::BatchQuiet => Shape::Exited { expected: true },
+            Kind::CrashSendmail | Kind::CrashSmtp | Kind::BatchCollect => {
+                Shape::Exited { expected: false }
+            }
+            Kind::WorkerTick => Shape::Tick,
         }
     }
 
@@ -202,6 +220,8 @@ struct Variant {
     label: &'static str,
     program: PathBuf,
     args: Vec<String>,
+    /// Extra environment (memmon and httpok need a SUPERVISOR_SERVER_URL).
+    env: Vec<(&'static str, &'static str)>,
 }
 
 /// Kills a child that stops making progress, so that a hung listener fails the bench
@@ -385,6 +405,7 @@ impl Running {
         };
         let mut child: Child = Command::new(&v.program)
             .args(&v.args)
+            .envs(v.env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(stderr)
@@ -603,9 +624,11 @@ enum Shape {
     Running,
     /// PROCESS_STATE_EXITED, from RUNNING, with `expected:1` or `expected:0` (a crash).
     Exited { expected: bool },
+    /// TICK_5, five seconds after the last.
+    Tick,
 }
 
-/// A PROCESS_STATE_RUNNING or _EXITED frame as supervisord 4 writes it: header and payload
+/// A PROCESS_STATE_RUNNING or _EXITED (or TICK_5) frame as supervisord 4 writes it: header and payload
 /// together.
 struct Frames {
     frame: Vec<u8>,
@@ -631,6 +654,10 @@ impl Frames {
                     u8::from(expected)
                 );
                 "PROCESS_STATE_EXITED"
+            }
+            Shape::Tick => {
+                let _ = write!(self.payload, "when:{}", 1_700_000_000 + n * 5);
+                "TICK_5"
             }
         };
         self.frame.clear();
@@ -1249,18 +1276,21 @@ fn bench() -> Result<(), String> {
             label: "floor: minimal framing listener",
             program: me,
             args: args(&[MINIMAL_FLAG]),
+            env: Vec::new(),
         },
         Variant {
             kind: Kind::NoMatch,
             label: "superlance oom_score_adj -p nomatch -s 500: no match",
             program: superlance.clone(),
             args: args(&["oom_score_adj", "-p", "nomatch", "-s", "500"]),
+            env: Vec::new(),
         },
         Variant {
             kind: Kind::Action,
             label: "superlance oom_score_adj -a -s 500: sets the score",
             program: superlance.clone(),
             args: args(&["oom_score_adj", "-a", "-s", "500"]),
+            env: Vec::new(),
         },
     ];
     let script = tempfile::Builder::new()
@@ -1278,6 +1308,7 @@ fn bench() -> Result<(), String> {
                 label: "python supervisor.childutils listener: no match",
                 program: py,
                 args: vec![script.path().display().to_string()],
+                env: Vec::new(),
             });
             note
         }
@@ -1325,12 +1356,14 @@ fn bench() -> Result<(), String> {
         label: "superlance crashmail -a -m ops@example.com --max-mails 0 -s SINK: expected exits, no mail",
         program: superlance.clone(),
         args: crashmail(&["-s", &sendmail]),
+        env: Vec::new(),
     });
     variants.push(Variant {
         kind: Kind::CrashSendmail,
         label: "superlance crashmail -a -m ops@example.com --max-mails 0 -s SINK: crashes, mailed via sendmail command",
         program: superlance.clone(),
         args: crashmail(&["-s", &sendmail]),
+        env: Vec::new(),
     });
     if let Some(smtp) = &sinks.smtp {
         variants.push(Variant {
@@ -1338,7 +1371,59 @@ fn bench() -> Result<(), String> {
             label: "superlance crashmail -a -m ops@example.com --max-mails 0 --smtp-host SINK --smtp-tls none: crashes, mailed via SMTP",
             program: superlance.clone(),
             args: crashmail(&["--smtp-host", &smtp.addr.to_string(), "--smtp-tls", "none"]),
+            env: Vec::new(),
         });
+    }
+    // Issues #4 and #5: the batch mailers, memmon and httpok, each on its quiet path and its
+    // action path.
+    for (name, batch) in [
+        ("crashmailbatch", true),
+        ("crashsms", true),
+        ("fatalmailbatch", true),
+        ("memmon", false),
+        ("httpok", false),
+    ] {
+        let (quiet, act, argv): (&'static str, &'static str, Vec<String>) = match name {
+            "crashmailbatch" => ("superlance crashmailbatch -t .. -f .. --sendmail_program SINK: expected exits", "superlance crashmailbatch: crashes, collected for the next batch", args(&["crashmailbatch", "-t", "ops@example.com", "-f", "sv@example.com", "--sendmail_program", &sendmail])),
+            "crashsms" => ("superlance crashsms -t .. -f .. --sendmail_program SINK: expected exits", "superlance crashsms: crashes, collected for the next batch", args(&["crashsms", "-t", "ops@example.com", "-f", "sv@example.com", "--sendmail_program", &sendmail])),
+            // fatalmailbatch reports FATAL only: exits of either kind are its quiet path, and
+            // its action path is measured on crashes' shape by crashmailbatch.
+            "fatalmailbatch" => ("superlance fatalmailbatch -t .. -f .. --sendmail_program SINK: exits (it reports FATAL)", "", args(&["fatalmailbatch", "-t", "ops@example.com", "-f", "sv@example.com", "--sendmail_program", &sendmail])),
+            "memmon" => ("superlance memmon -a 100GB: RUNNING events (not acted on)", "superlance memmon -a 100GB: TICK_5, each handed to its worker", args(&["memmon", "-a", "100GB"])),
+            _ => ("superlance httpok -a URL: RUNNING events (not acted on)", "superlance httpok -a URL: TICK_5, each handed to its worker", args(&["httpok", "-a", "http://127.0.0.1:9/"])),
+        };
+        let env = if batch {
+            Vec::new()
+        } else {
+            vec![(
+                "SUPERVISOR_SERVER_URL",
+                "unix:///nonexistent/supervisor.sock",
+            )]
+        };
+        variants.push(Variant {
+            kind: if batch {
+                Kind::BatchQuiet
+            } else {
+                Kind::WorkerQuiet
+            },
+            label: quiet,
+            program: superlance.clone(),
+            args: argv.clone(),
+            env: env.clone(),
+        });
+        if !act.is_empty() {
+            variants.push(Variant {
+                kind: if batch {
+                    Kind::BatchCollect
+                } else {
+                    Kind::WorkerTick
+                },
+                label: act,
+                program: superlance.clone(),
+                args: argv,
+                env,
+            });
+        }
     }
     let counts: Vec<u64> = variants
         .iter()
@@ -1346,6 +1431,9 @@ fn bench() -> Result<(), String> {
             Kind::Floor | Kind::NoMatch => events,
             Kind::Action | Kind::Python => slow_events,
             Kind::NoMail | Kind::CrashSendmail | Kind::CrashSmtp => crash_events,
+            Kind::BatchQuiet | Kind::BatchCollect | Kind::WorkerQuiet | Kind::WorkerTick => {
+                slow_events
+            }
         })
         .collect();
 

@@ -38,6 +38,19 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_superlance");
 /// `CAP_SYS_RESOURCE` (linux/capability.h): needed to lower an oom_score_adj below 0.
 pub const CAP_SYS_RESOURCE: u32 = 24;
 
+/// The resident memory of `pid` in KiB (VmRSS), if it runs.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// An `[eventlistener:NAME]` section: `command` on `events`, RUNNING at once (`startsecs=0`).
 pub fn eventlistener(name: &str, command: &str, events: &str) -> String {
     format!("[eventlistener:{name}]\ncommand={command}\nevents={events}\nstartsecs=0\n")
