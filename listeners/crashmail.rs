@@ -9,7 +9,7 @@
 use clap::{Arg, ArgMatches, Command};
 
 use crate::event::{Event, ProcessState, StateChange};
-use crate::mail::options::{self, Legacy, DEFAULT_SENDMAIL};
+use crate::mail::options::{self, DEFAULT_SENDMAIL};
 use crate::mail::outbox::Outbox;
 use crate::mail::Mail;
 use crate::protocol::Ack;
@@ -38,7 +38,7 @@ pub fn command() -> Command {
                 .help("A prefix for the mail subject: '<STRING>: <program> crashed at <time>'"),
         )
         .arg(
-            Arg::new("sendmail_program")
+            Arg::new(options::SENDMAIL_PROGRAM)
                 .short('s')
                 .long("sendmail_program")
                 .value_name("COMMAND")
@@ -47,7 +47,7 @@ pub fn command() -> Command {
                 )),
         )
         .arg(
-            Arg::new("email")
+            Arg::new(options::EMAIL)
                 .short('m')
                 .long("email")
                 .value_name("ADDRESS")
@@ -58,15 +58,11 @@ pub fn command() -> Command {
 
 pub fn run(m: &ArgMatches) -> Result<(), Error> {
     let selection = Selection::from_matches(m);
-    let recipients = m
-        .get_one::<String>("email")
-        .map(|list| options::recipients(list, "-m/--email"))
-        .unwrap_or_default();
-    let legacy = Legacy {
-        sendmail: m.get_one::<String>("sendmail_program").cloned(),
-        ..Legacy::default()
-    };
-    let (transport, config) = options::from_matches(m, legacy)?;
+    let options::PerEventMail {
+        recipients,
+        transport,
+        config,
+    } = options::per_event_mail(m)?;
 
     if selection.is_empty() {
         // superlance's effective behaviour (it never read -p/-a), now said out loud.

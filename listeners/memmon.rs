@@ -25,7 +25,7 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 
 use crate::background::Background;
 use crate::event::{Event, ProcessState};
-use crate::mail::options::{self, Legacy, DEFAULT_SENDMAIL};
+use crate::mail::options::{self, DEFAULT_SENDMAIL};
 use crate::mail::outbox::Outbox;
 use crate::mail::Mail;
 use crate::procs::{Proc, Procfs};
@@ -39,8 +39,8 @@ const PROGRAM: &str = "program";
 const GROUP: &str = "group";
 const ANY: &str = "any";
 const CUMULATIVE: &str = "cumulative";
-const SENDMAIL: &str = "sendmail_program";
-const EMAIL: &str = "email";
+const SENDMAIL: &str = options::SENDMAIL_PROGRAM;
+const EMAIL: &str = options::EMAIL;
 const UPTIME: &str = "uptime";
 const NAME: &str = "name";
 
@@ -563,15 +563,11 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
         )));
     }
     let rpc = rpc::Client::from_env().map_err(|e| Error::Setup(e.to_string()))?;
-    let recipients = m
-        .get_one::<String>(EMAIL)
-        .map(|list| options::recipients(list, "-m/--email"))
-        .unwrap_or_default();
-    let legacy = Legacy {
-        sendmail: m.get_one::<String>(SENDMAIL).cloned(),
-        ..Legacy::default()
-    };
-    let (transport, config) = options::from_matches(m, legacy)?;
+    let options::PerEventMail {
+        recipients,
+        transport,
+        config,
+    } = options::per_event_mail(m)?;
     let cumulative = m.get_flag(CUMULATIVE);
     log::info!(
         "checking {}{} at every TICK, via {}",

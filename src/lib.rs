@@ -17,6 +17,7 @@ pub mod command;
 pub mod dispatch;
 pub mod error;
 pub mod event;
+pub mod generate;
 pub mod http;
 pub mod logging;
 pub mod mail;

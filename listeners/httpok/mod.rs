@@ -27,7 +27,7 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 use crate::background::{Background, Requested};
 use crate::event::Event;
 use crate::http::{self, Address, HttpError, Request, Response, Url};
-use crate::mail::options::{self, Legacy, DEFAULT_SENDMAIL};
+use crate::mail::options::{self, DEFAULT_SENDMAIL};
 use crate::mail::outbox::Outbox;
 use crate::mail::Mail;
 use crate::protocol::Ack;
@@ -58,8 +58,8 @@ const COREDIR: &str = "coredir";
 const EAGER: &str = "eager";
 const NOT_EAGER: &str = "not-eager";
 const NAME: &str = "name";
-const SENDMAIL: &str = "sendmail_program";
-const EMAIL: &str = "email";
+const SENDMAIL: &str = options::SENDMAIL_PROGRAM;
+const EMAIL: &str = options::EMAIL;
 
 pub fn command() -> Command {
     Command::new("httpok")
@@ -272,15 +272,11 @@ fn url_is_last(m: &ArgMatches) -> Result<(), Error> {
 
 pub fn run(m: &ArgMatches) -> Result<(), Error> {
     let policy = policy(m, Selection::own_from_env())?;
-    let recipients = m
-        .get_one::<String>(EMAIL)
-        .map(|list| options::recipients(list, "-m/--email"))
-        .unwrap_or_default();
-    let legacy = Legacy {
-        sendmail: m.get_one::<String>(SENDMAIL).cloned(),
-        ..Legacy::default()
-    };
-    let (transport, config) = options::from_matches(m, legacy)?;
+    let options::PerEventMail {
+        recipients,
+        transport,
+        config,
+    } = options::per_event_mail(m)?;
     // superlance printed "httpok must be run as a supervisor event listener" and went on.
     let supervisor = rpc::Client::from_env().map_err(|e| Error::Setup(e.to_string()))?;
     let cores = Gcore {

@@ -126,6 +126,36 @@ pub fn args() -> Vec<Arg> {
     ]
 }
 
+/// superlance's `-s/--sendmail_program` and `-m/--email`, as crashmail, httpok and memmon
+/// name them (each declares the `Arg`s with its own help; these are their ids).
+pub const SENDMAIL_PROGRAM: &str = "sendmail_program";
+pub const EMAIL: &str = "email";
+
+/// What crashmail, httpok and memmon need for mail: the `-m` recipients (invalid ones logged
+/// and left out), and the transport and outbox settings from `-s` and the shared options.
+pub struct PerEventMail {
+    pub recipients: Vec<String>,
+    pub transport: Box<dyn Transport>,
+    pub config: OutboxConfig,
+}
+
+/// Read [`PerEventMail`] from the options of crashmail, httpok or memmon.
+pub fn per_event_mail(m: &ArgMatches) -> Result<PerEventMail, Error> {
+    let recipients = get::<String>(m, EMAIL)
+        .map(|list| recipients(&list, "-m/--email"))
+        .unwrap_or_default();
+    let legacy = Legacy {
+        sendmail: get::<String>(m, SENDMAIL_PROGRAM),
+        ..Legacy::default()
+    };
+    let (transport, config) = from_matches(m, legacy)?;
+    Ok(PerEventMail {
+        recipients,
+        transport,
+        config,
+    })
+}
+
 /// The addresses of a comma-separated list (`-m`, `--toEmail`), blanks trimmed. An invalid
 /// one is logged as an error naming `flag` and left out; the listener stays up (one that
 /// exits at start goes FATAL in supervisord and then reports nothing at all).
