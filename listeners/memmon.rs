@@ -556,10 +556,9 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
         any: m.get_one::<u64>(ANY).copied(),
     };
     if rules.is_empty() {
-        let mut help = command();
         return Err(Error::Usage(format!(
             "nothing to watch: give -p NAME=SIZE, -g GROUP=SIZE or -a SIZE\n\n{}",
-            help.render_help()
+            crate::dispatch::listener_help("memmon")
         )));
     }
     let rpc = rpc::Client::from_env().map_err(|e| Error::Setup(e.to_string()))?;

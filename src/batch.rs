@@ -188,8 +188,10 @@ pub fn run(kind: &'static Kind, m: &ArgMatches) -> Result<(), Error> {
     let missing = |what: &str| {
         // superlance printed its help when a required option was missing; so do we (on
         // stderr: stdout is the protocol's).
-        let mut help = command(kind);
-        Error::Usage(format!("{what}\n\n{}", help.render_help()))
+        Error::Usage(format!(
+            "{what}\n\n{}",
+            crate::dispatch::listener_help(kind.name)
+        ))
     };
     let Some(to) = m.get_one::<String>(TO) else {
         return Err(missing("-t/--toEmail is required: the addresses to mail"));

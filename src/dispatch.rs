@@ -93,6 +93,14 @@ pub fn resolve<'a>(program: &str, names: impl IntoIterator<Item = &'a str>) -> O
         .max_by_key(|name| name.len())
 }
 
+/// A listener's full help, as `--help` prints it (for usage errors that show the help, as
+/// superlance's tools did).
+pub fn listener_help(name: &str) -> String {
+    entry(name)
+        .map(|e| listener_command(e).render_help().to_string())
+        .unwrap_or_default()
+}
+
 pub(crate) fn entry(name: &str) -> Option<&'static Entry> {
     LISTENERS.iter().find(|e| e.name == name)
 }
