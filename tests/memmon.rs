@@ -102,6 +102,39 @@ fn programs_over_their_limit_are_restarted_and_mailed_one_under_is_left_alone() 
 }
 
 #[test]
+fn any_never_restarts_event_listener_pools_or_memmon_itself() {
+    // superlance B8: -a restarted every process over the size, event-listener pools and memmon
+    // itself included. With -a 2MB, the other pool (a crashmail of ~4 MB) and memmon (~4 MB)
+    // are over the size too; only the growing program may be restarted. Fails if either
+    // listener gets a new pid, or if the program is not restarted (the rule did not apply).
+    let sv = start(&[
+        grower("hog", 150),
+        common::eventlistener("watcher", "crashmail -a", "PROCESS_STATE_EXITED"),
+        common::eventlistener("memmon", "memmon -a 2MB", "TICK_5"),
+    ]);
+    let memmon = sv.wait_running("memmon", START);
+    let watcher = sv.wait_running("watcher", START);
+    for (name, pid) in [("memmon", memmon), ("watcher", watcher)] {
+        assert!(
+            common::rss_kib(pid).is_some_and(|k| k > 2048),
+            "{name} is under 2 MB: the test proves nothing"
+        );
+    }
+    sv.ctl(&["start", "hog"]);
+    let hog = sv.wait_running("hog", START);
+    wait_new_pid(&sv, "hog", hog);
+    // One more tick after the restart.
+    std::thread::sleep(Duration::from_secs(6));
+    sv.assert_listener_up("memmon", memmon);
+    sv.assert_listener_up("watcher", watcher);
+    let log = sv.stderr_log("memmon");
+    assert!(
+        !log.contains("Restarting watcher") && !log.contains("Restarting memmon"),
+        "{log}"
+    );
+}
+
+#[test]
 fn a_fault_during_a_restart_is_mailed_and_memmon_stays_up() {
     // Issue 5, proof: superlance's memmon died on any XML-RPC fault (B7, superlance #43). The
     // program's script is made non-executable while it runs: memmon stops it, and
