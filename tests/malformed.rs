@@ -1,5 +1,6 @@
 //! Bad input for every listener (issue 7): truncated frames, bad, absent and huge `len`,
-//! header garbage, binary junk, stdin closed mid-payload, and a flood of well-formed events.
+//! header garbage, binary junk, a RESULT-sized flood (our own answers looped back), stdin
+//! closed mid-payload, and a flood of well-formed events.
 //! For each listener `superlance --list` names: one ERROR line naming the problem and quoting
 //! the header, exit status 1, no panic, no hang, and nothing on stdout but the answers to the
 //! well-formed events before it. supervisord puts a listener that writes anything else into
@@ -190,6 +191,15 @@ fn cases() -> Vec<Case> {
             quoted: "",
         },
         Case {
+            // Our own answers looped back to us (a miswired pipe): a flood of RESULT frames.
+            what: "a flood of RESULT answers on stdin",
+            before: 1,
+            input: "RESULT 2\nOKREADY\n".repeat(20_000).into_bytes(),
+            close: false,
+            problem: "malformed header line (token \"RESULT\" is not key:value)",
+            quoted: "RESULT 2",
+        },
+        Case {
             what: "a header of 5000 bytes without a newline",
             before: 0,
             input: long,
@@ -208,7 +218,15 @@ fn refuse(name: &str, case: &Case) {
         l.write(&harmless(n as u32 + 1));
         l.expect_stdout(&answered(n + 1));
     }
-    l.write(&case.input);
+    // The listener may give up (and exit) before a long input is all written.
+    if let Err(e) = l.try_write(&case.input) {
+        assert_eq!(
+            e.kind(),
+            std::io::ErrorKind::BrokenPipe,
+            "{name}, {}: {e}",
+            case.what
+        );
+    }
     if case.close {
         l.close_stdin();
     }
