@@ -546,10 +546,11 @@ impl Shared {
         drop(st);
         if merging {
             log::warn!(
-                "the mail queue is full ({} mails waiting in memory) while delivery via {} \
-                 is failing or slow: merging the oldest notifications into one digest mail \
-                 (--spool DIR would keep every mail on disk instead)",
+                "the mail queue is full ({} mails or {} MiB waiting in memory) while delivery \
+                 via {} is failing or slow: merging the oldest notifications into one digest \
+                 mail (--spool DIR would keep every mail on disk instead)",
                 self.capacity,
+                queue::MAX_BYTES >> 20,
                 self.transport
             );
         }

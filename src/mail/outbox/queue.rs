@@ -7,15 +7,21 @@
 //! those few bytes at the cost of a second source of truth; we keep it simple.
 //!
 //! A mail without a spool copy (no `--spool`, or the write failed) lives in memory, at most
-//! `capacity` of them. Beyond that the oldest are folded into one backlog digest at the head
-//! of the queue, which grows (within [`Digest`]'s budget) until the worker takes it: a
-//! notification is merged, never dropped silently.
+//! `capacity` of them and [`MAX_BYTES`] of their text (a batch mailer's mails can be large;
+//! the soak in docs/performance.md found the count alone let a backlog of them grow). Beyond
+//! either bound the oldest are folded into one backlog digest at the head of the queue, which
+//! grows (within [`Digest`]'s budget) until the worker takes it: a notification is merged,
+//! never dropped silently. The newest mail is never merged, however large.
 
 use std::collections::VecDeque;
 use std::time::SystemTime;
 
 use super::digest::{notifications, span, Digest};
 use crate::mail::{Mail, Rendered};
+
+/// The most text (rendered messages and the bodies kept for digests) that mails waiting in
+/// memory may hold before the oldest are merged.
+pub(super) const MAX_BYTES: usize = 8 * 1024 * 1024;
 
 /// A mail waiting for the worker.
 #[derive(Debug)]
@@ -38,6 +44,11 @@ pub(super) struct Pending {
 }
 
 impl Pending {
+    /// What it holds in memory, roughly: the message and the listener's text.
+    fn bytes(&self) -> usize {
+        self.rendered.message.len() + self.mail.body.len()
+    }
+
     fn add_to(&self, digest: &mut Digest) {
         // The summary is the subject, or the body's first line when there is no subject.
         let text = if self.mail.subject.is_some() {
@@ -59,19 +70,36 @@ pub(super) struct Queue {
     entries: VecDeque<Entry>,
     /// Entries held in memory (`Memory` and `Backlog`).
     in_memory: usize,
+    /// Bytes of the `Memory` entries ([`Pending::bytes`]).
+    bytes: usize,
+    /// How many `Memory` entries.
+    pending: usize,
     capacity: usize,
+    max_bytes: usize,
     /// Merging is going on (for one warning when it starts).
     merging: bool,
 }
 
 impl Queue {
     pub fn new(capacity: usize) -> Queue {
+        Queue::with_limits(capacity, MAX_BYTES)
+    }
+
+    fn with_limits(capacity: usize, max_bytes: usize) -> Queue {
         Queue {
             entries: VecDeque::new(),
             in_memory: 0,
+            bytes: 0,
+            pending: 0,
             capacity: capacity.max(1),
+            max_bytes,
             merging: false,
         }
+    }
+
+    /// Over a bound: too many entries in memory, or too many bytes in more than one mail.
+    fn over(&self) -> bool {
+        self.in_memory > self.capacity || (self.bytes > self.max_bytes && self.pending > 1)
     }
 
     pub fn capacity(&self) -> usize {
@@ -85,12 +113,18 @@ impl Queue {
     /// Queue `entry` last. Returns true when this started merging mails into a backlog digest
     /// (the caller warns once).
     pub fn push(&mut self, entry: Entry) -> bool {
-        if !matches!(entry, Entry::Spooled(_)) {
-            self.in_memory += 1;
+        match &entry {
+            Entry::Spooled(_) => {}
+            Entry::Memory(p) => {
+                self.in_memory += 1;
+                self.pending += 1;
+                self.bytes += p.bytes();
+            }
+            Entry::Backlog(_) => self.in_memory += 1,
         }
         self.entries.push_back(entry);
         let mut started = false;
-        while self.in_memory > self.capacity {
+        while self.over() {
             if !matches!(self.entries.front(), Some(Entry::Backlog(_))) {
                 // At the head, where the oldest merged mail was. With a spool whose writes
                 // fail, it may pass spooled mails: their order matters less than not losing
@@ -110,6 +144,8 @@ impl Queue {
                 break;
             };
             self.in_memory -= 1;
+            self.pending -= 1;
+            self.bytes -= pending.bytes();
             if let Some(Entry::Backlog(digest)) = self.entries.front_mut() {
                 pending.add_to(digest);
             }
@@ -120,9 +156,13 @@ impl Queue {
     /// The head, for the worker.
     pub fn pop(&mut self) -> Option<Entry> {
         let entry = self.entries.pop_front()?;
-        match entry {
+        match &entry {
             Entry::Spooled(_) => {}
-            Entry::Memory(_) => self.in_memory -= 1,
+            Entry::Memory(p) => {
+                self.in_memory -= 1;
+                self.pending -= 1;
+                self.bytes -= p.bytes();
+            }
             Entry::Backlog(_) => self.in_memory -= 1,
         }
         // Warn again only for a new backlog: once the queue has drained to half, not each
@@ -136,6 +176,8 @@ impl Queue {
     /// Everything still queued, in order (at shutdown).
     pub fn drain(&mut self) -> Vec<Entry> {
         self.in_memory = 0;
+        self.pending = 0;
+        self.bytes = 0;
         self.entries.drain(..).collect()
     }
 }
@@ -144,10 +186,11 @@ impl Queue {
 pub(super) fn backlog_mail(digest: &Digest, capacity: usize, transport: &str) -> Mail {
     let n = digest.count();
     let intro = format!(
-        "The mail queue was full ({capacity} mails waiting in memory) because\n\
+        "The mail queue was full ({capacity} mails or {} MiB waiting in memory) because\n\
          delivery via {transport} was failing or slow, so the oldest\n\
          notifications were merged into this one mail: {} {}.\n\
          (--spool DIR keeps every mail on disk instead.)",
+        MAX_BYTES >> 20,
         notifications(n),
         span(digest)
     );
@@ -163,11 +206,16 @@ mod tests {
     use std::time::UNIX_EPOCH;
 
     fn pending(n: u32) -> Entry {
+        sized(n, 0)
+    }
+
+    /// A mail whose body is `extra` bytes longer than `body of m<n>`.
+    fn sized(n: u32, extra: usize) -> Entry {
         let mail = Mail {
             to: vec!["ops@example.com".into()],
             from: None,
             subject: Some(format!("m{n}")),
-            body: format!("body of m{n}"),
+            body: format!("body of m{n}{}", "x".repeat(extra)),
             key: None,
         };
         let rendered = Rendered {
@@ -242,6 +290,27 @@ mod tests {
             warnings, 2,
             "a new backlog after draining is announced again"
         );
+    }
+
+    #[test]
+    fn large_mails_are_merged_by_their_bytes_but_the_newest_is_kept() {
+        // The soak: batch mails of a thousand lines each, produced faster than delivered.
+        let mut q = Queue::with_limits(1000, 10_000);
+        for n in 1..=5 {
+            q.push(sized(n, 3000));
+        }
+        // 3000+ bytes each: at most three fit in 10_000.
+        assert_eq!(shape(&q), ["backlog(m1,m2)", "m3", "m4", "m5"]);
+        assert!(q.bytes <= 10_000, "{}", q.bytes);
+        // One mail above the bound on its own is never merged.
+        let mut q = Queue::with_limits(1000, 10_000);
+        q.push(sized(1, 50_000));
+        assert_eq!(shape(&q), ["m1"]);
+        q.push(pending(2));
+        assert_eq!(shape(&q), ["backlog(m1)", "m2"]);
+        assert_eq!(q.bytes, "body of m2".len());
+        while q.pop().is_some() {}
+        assert_eq!((q.bytes, q.pending, q.in_memory), (0, 0, 0));
     }
 
     #[test]
