@@ -110,15 +110,16 @@ fn assert_each_crash_once(all: &[Line], crashes: &[Crash], name: &str) {
 
 #[test]
 fn crash_loopers_are_batched_and_every_crash_is_listed_once() {
-    // Issue 4, proof 1. Two programs crash 8 and 4 times over ~12 s; batches go out every
-    // 10 s. Fails if a crash is missing or listed twice across the mails (pids against
+    // Issue 4, proof 1. Two programs crash 14 and 4 times; crash1's crashes span ~20 s (one
+    // every ~1.5 s: 0.5 s up, then supervisord's 1 s poll), so they cross at least one of the
+    // flushes, which come every 10 s (8 crashes, ~10.5 s, sometimes fitted in one window). Fails if a crash is missing or listed twice across the mails (pids against
     // supervisord's log), if the line or the subject lose superlance's wording, if headers
     // are wrong (From is -f, To both -t addresses, Date, distinct Message-IDs), if crashes
     // are not batched (one mail each), or if nothing is mailed with TICK_5 and the default
     // -e TICK_60 (B14).
     let server = SmtpServer::start();
     let sv = start(&[
-        crasher("crash1", 8, "0.5"),
+        crasher("crash1", 14, "0.5"),
         crasher("crash2", 4, "0.5"),
         pool(&format!(
             "-t ops@example.com,dev@example.com -f supervisor@example.com -H {} -i 0.1",
@@ -127,16 +128,16 @@ fn crash_loopers_are_batched_and_every_crash_is_listed_once() {
     ]);
     let pid = sv.wait_running("crashmailbatch", START);
     sv.ctl(&["start", "crash1", "crash2"]);
-    let c1 = wait_crashes_done(&sv, "crash1", 8);
+    let c1 = wait_crashes_done(&sv, "crash1", 14);
     let c2 = wait_crashes_done(&sv, "crash2", 4);
-    let mails = wait_lines(&server, 12);
+    let mails = wait_lines(&server, 18);
     let all = lines(&mails);
-    assert_eq!(all.len(), 12, "{all:#?}");
+    assert_eq!(all.len(), 18, "{all:#?}");
     assert_each_crash_once(&all, &c1, "crash1");
     assert_each_crash_once(&all, &c2, "crash2");
     assert!(
-        (2..12).contains(&mails.len()),
-        "{} mails for 12 crashes over ~12 s, batched every 10 s",
+        (2..18).contains(&mails.len()),
+        "{} mails for 18 crashes over ~20 s, batched every 10 s",
         mails.len()
     );
     let mut ids = Vec::new();
@@ -193,8 +194,9 @@ fn smtp_down_for_a_flush_the_kept_batch_arrives_when_it_is_back() {
     let mails = wait_lines(&server, 3);
     let all = lines(&mails);
     assert_each_crash_once(&all, &first, "crasher");
-    // Three crashes before the first flush: one batch, kept whole.
-    assert_eq!(mails.len(), 1, "{mails:#?}");
+    // Three crashes, in one batch or two (a flush may fall between them): each kept whole and
+    // delivered once, which the pids above show.
+    assert!((1..=2).contains(&mails.len()), "{mails:#?}");
     sv.wait_stderr_line(
         "crashmailbatch",
         &["mailed \"Crash alert", "(attempt "],

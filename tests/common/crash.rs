@@ -20,9 +20,9 @@ use super::Supervisord;
 /// Longest wait for a program or listener to reach RUNNING.
 const START: Duration = Duration::from_secs(10);
 
-/// Longest wait for crashes: far more than they need, with slack for a 2-core machine
-/// running many tests at once.
-const ARRIVE: Duration = Duration::from_secs(30);
+/// Longest wait for crashes (about 1.5 s each): far more than they need, with slack for a
+/// 2-core machine running many tests at once.
+const ARRIVE: Duration = Duration::from_secs(60);
 
 /// The crashing program (see the module doc). Written next to supervisord.conf; the config
 /// runs it as `sh %(here)s/crash.sh NAME TIMES PAUSE`.
