@@ -137,17 +137,23 @@ fn tidy_preamble(page: Vec<u8>) -> Vec<u8> {
     }
 }
 
+/// The title line and clap_mangen's NAME, SYNOPSIS and DESCRIPTION: how every page starts.
+fn head(man: &clap_mangen::Man) -> Vec<u8> {
+    let mut out = Vec::new();
+    section(&mut out, |w| man.render_title(w));
+    section(&mut out, |w| man.render_name_section(w));
+    section(&mut out, |w| man.render_synopsis_section(w));
+    section(&mut out, |w| man.render_description_section(w));
+    out
+}
+
 /// A listener's page: clap_mangen's NAME, SYNOPSIS, DESCRIPTION and OPTIONS from the same
 /// definition that parses its options, then the sections clap cannot know.
 fn listener_man(e: &Entry) -> Vec<u8> {
     let cmd = listener_command(e);
     let notes = cmd.get_after_help().map(|s| s.to_string());
     let man = man_for(cmd, e.name);
-    let mut out = Vec::new();
-    section(&mut out, |w| man.render_title(w));
-    section(&mut out, |w| man.render_name_section(w));
-    section(&mut out, |w| man.render_synopsis_section(w));
-    section(&mut out, |w| man.render_description_section(w));
+    let mut out = head(&man);
     let mut roff = Roff::new();
     roff.control("PP", [])
         .text([
@@ -185,11 +191,7 @@ fn superlance_man() -> Vec<u8> {
         superlance_command().disable_help_subcommand(true),
         "superlance",
     );
-    let mut out = Vec::new();
-    section(&mut out, |w| man.render_title(w));
-    section(&mut out, |w| man.render_name_section(w));
-    section(&mut out, |w| man.render_synopsis_section(w));
-    section(&mut out, |w| man.render_description_section(w));
+    let mut out = head(&man);
     let mut roff = Roff::new();
     roff.control("PP", []).text([
         roman("A listener is reached three ways, all equivalent: "),

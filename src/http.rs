@@ -662,10 +662,34 @@ impl<S: Socket> Write for Timed<S> {
     }
 }
 
+/// Tests' servers (here and in src/rpc.rs): one HTTP request read off `socket`, headers and
+/// the Content-Length body, as bytes.
+#[cfg(test)]
+pub(crate) fn read_test_request(socket: impl std::io::Read) -> Vec<u8> {
+    use std::io::{BufRead, Read};
+    let mut reader = std::io::BufReader::new(socket);
+    let mut request = Vec::new();
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap();
+        }
+        request.extend(line.as_bytes());
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).unwrap();
+    request.extend(body);
+    request
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::BufRead;
     use std::net::TcpListener;
     use std::os::unix::net::UnixListener;
     use std::thread;
@@ -689,32 +713,11 @@ mod tests {
         .unwrap();
         let handle = thread::spawn(move || {
             let (socket, _) = listener.accept().unwrap();
-            let request = read_request(&socket);
+            let request = read_test_request(&socket);
             (&socket).write_all(&reply).unwrap();
             request
         });
         (url, handle)
-    }
-
-    fn read_request(socket: impl Read) -> Vec<u8> {
-        let mut reader = BufReader::new(socket);
-        let mut request = Vec::new();
-        let mut length = 0;
-        loop {
-            let mut line = String::new();
-            reader.read_line(&mut line).unwrap();
-            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                length = v.trim().parse().unwrap();
-            }
-            request.extend(line.as_bytes());
-            if line == "\r\n" || line.is_empty() {
-                break;
-            }
-        }
-        let mut body = vec![0; length];
-        reader.read_exact(&mut body).unwrap();
-        request.extend(body);
-        request
     }
 
     #[test]
@@ -925,7 +928,7 @@ mod tests {
         let url = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
         let server = thread::spawn(move || {
             let (socket, _) = listener.accept().unwrap();
-            let _ = read_request(&socket);
+            let _ = read_test_request(&socket);
             for _ in 0..100 {
                 if (&socket).write_all(b"H").is_err() {
                     break;
@@ -973,7 +976,7 @@ mod tests {
         let listener = UnixListener::bind(&path).unwrap();
         let server = thread::spawn(move || {
             let (socket, _) = listener.accept().unwrap();
-            let request = read_request(&socket);
+            let request = read_test_request(&socket);
             (&socket)
                 .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nyes")
                 .unwrap();

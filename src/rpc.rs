@@ -659,7 +659,7 @@ impl Supervisor for Client {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::Write;
     use std::net::TcpListener;
     use std::thread;
 
@@ -672,23 +672,7 @@ mod tests {
             let mut requests = Vec::new();
             for reply in replies {
                 let (socket, _) = listener.accept().unwrap();
-                let mut reader = BufReader::new(&socket);
-                let mut request = String::new();
-                let mut length = 0;
-                loop {
-                    let mut line = String::new();
-                    reader.read_line(&mut line).unwrap();
-                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                        length = v.trim().parse().unwrap();
-                    }
-                    request.push_str(&line);
-                    if line == "\r\n" {
-                        break;
-                    }
-                }
-                let mut body = vec![0; length];
-                reader.read_exact(&mut body).unwrap();
-                request.push_str(&String::from_utf8(body).unwrap());
+                let request = String::from_utf8(crate::http::read_test_request(&socket)).unwrap();
                 (&socket).write_all(&reply).unwrap();
                 requests.push(request);
             }
