@@ -18,6 +18,7 @@ pub mod dispatch;
 pub mod error;
 pub mod event;
 pub mod generate;
+pub mod hostname;
 pub mod http;
 pub mod logging;
 pub mod mail;

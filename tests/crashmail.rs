@@ -160,19 +160,32 @@ fn date_secs(date: &str) -> f64 {
         .unwrap_or_else(|| panic!("Date {date:?} is not RFC 5322 'Ddd, D Mon YYYY HH:MM:SS +ZZZZ'"))
 }
 
-/// The sender crashmail uses without `--from`: `supervisor@<hostname>`.
+/// The sender crashmail uses over SMTP without `--from`: `supervisor@<fully qualified host
+/// name>` (src/hostname.rs, unit-tested there).
 fn default_from() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    format!("supervisor@{}", host.trim())
+    superlance::mail::message::default_from()
 }
 
-/// To and From (headers and envelope) and Content-Type.
+/// The sender a local MTA writes into a mail that has none (tests/fixtures/mail/sendmail.py,
+/// as sendmail does): crashmail piping to sendmail without `--from` or `-f` writes no From,
+/// as superlance did (issue 16).
+fn mta_from() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "root".into());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    format!("{user}@{}", host.trim())
+}
+
+/// To and From (headers and envelope) and Content-Type: the From is ours over SMTP, the
+/// MTA's through the sendmail command.
 fn assert_addresses(m: &ReceivedMail, to: &str) {
-    let from = default_from();
     assert_eq!(m.header("To"), Some(to), "{m:#?}");
     assert_eq!(m.rcpt_to, [to], "{m:#?}");
-    assert_eq!(m.header("From"), Some(from.as_str()), "{m:#?}");
+    let from = m.header("From").unwrap_or_default();
+    assert!(from == default_from() || from == mta_from(), "{m:#?}");
     assert_eq!(m.mail_from, from, "{m:#?}");
+    assert_eq!(m.header("MIME-Version"), Some("1.0"), "{m:#?}");
     let ct = m.header("Content-Type").unwrap_or_default().to_lowercase();
     assert!(
         ct.starts_with("text/plain") && ct.contains("charset=utf-8"),
@@ -301,6 +314,10 @@ fn smtp_one_mail_per_crash_with_superlance_subject_and_body() {
         "dev@example.com",
     );
     assert!(mails.iter().all(|m| m.tls == "none"));
+    // SMTP needs a sender: ours, with the fully qualified host name (issue 16).
+    assert!(mails
+        .iter()
+        .all(|m| m.header("From") == Some(default_from().as_str())));
     let endpoint = format!("via SMTP {} (no TLS)", server.host_port());
     sv.wait_stderr_line(
         "crashmail",
@@ -363,6 +380,10 @@ fn sendmail_command_delivers_the_same_mail() {
     );
     sv.assert_listener_up("crashmail", pid);
     assert_eq!(server.mails().len(), 2, "a late duplicate");
+    // No From of ours: the MTA wrote it, as for superlance (issue 16).
+    for m in &mails {
+        assert_eq!(m.header("From"), Some(mta_from().as_str()), "{m:#?}");
+    }
 }
 
 #[test]
@@ -819,7 +840,7 @@ fn bad_input_is_said_clearly_and_the_listener_stays_up() {
         ),
         listener(
             "mixaddr",
-            &format!("-p crasher -m \"ok@example.com, None\" {good}"),
+            &format!("-p crasher -m \"ok@example.com, bad@@example\" {good}"),
         ),
     ]);
     let names = [
@@ -891,7 +912,7 @@ fn bad_input_is_said_clearly_and_the_listener_stays_up() {
     );
     sv.wait_stderr_line(
         "mixaddr",
-        &["ERROR", "-m/--email: invalid mail address \"None\""],
+        &["ERROR", "-m/--email: invalid mail address \"bad@@example\""],
         START,
     );
 

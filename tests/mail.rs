@@ -27,7 +27,7 @@ fn mail(subject: &str) -> Rendered {
             .into(),
         key: Some("web:web_01".into()),
     };
-    render(&mail, "supervisor@test.example", date()).unwrap()
+    render(&mail, Some("supervisor@test.example"), date()).unwrap()
 }
 
 fn smtp(server: &SmtpServer, tls: TlsMode) -> SmtpSettings {
@@ -120,6 +120,66 @@ fn smtp_verifies_certificates() {
     assert!(m.contains("invalid peer certificate"), "{m}");
     assert!(m.contains("--smtp-ca-file"), "{m}");
     assert_eq!(server.mails().len(), 0);
+}
+
+/// issue 16: a batch tool with `-H remote-relay` and no `--tls` (`--smtp-tls auto`) whose
+/// relay has an internal certificate: superlance sent in plain text; we try STARTTLS and,
+/// when the certificate cannot be verified, fall back to plain text instead of never
+/// delivering. `--smtp-tls starttls` (and `--tls`) never fall back.
+#[test]
+fn smtp_auto_falls_back_to_plain_text_on_an_unverifiable_certificate() {
+    let server = SmtpServer::builder().starttls().start();
+    let mut s = smtp(&server, TlsMode::Auto);
+    // Not a loopback name (so auto tries STARTTLS), yet it reaches the 127.0.0.1 server.
+    s.host = "::ffff:127.0.0.1".into();
+    let mut t = Smtp::new(s.clone()).unwrap();
+    assert!(
+        t.describe().ends_with("(STARTTLS if offered)"),
+        "{}",
+        t.describe()
+    );
+    t.deliver(&mail("first")).unwrap();
+    t.deliver(&mail("second")).unwrap();
+    let got = server.wait_for_mails(2, WAIT);
+    assert_eq!((got[0].tls.as_str(), got[1].tls.as_str()), ("none", "none"));
+    assert_eq!(got[1].header("Subject"), Some("second"));
+    s.tls = TlsMode::Starttls;
+    let m = transient(deliver(s, &mail("never in plain text")));
+    assert!(m.contains("invalid peer certificate"), "{m}");
+    assert_eq!(server.mails().len(), 2);
+}
+
+/// issue 16: local names without a domain (`-t ops`, `-f supervisor`) go into the envelope
+/// as given, as Python's smtplib sent them; the body is 8-bit plain text where the server
+/// takes it (aiosmtpd offers 8BITMIME), its long line unbroken.
+#[test]
+fn smtp_local_names_and_plain_8bit_text() {
+    let server = SmtpServer::start();
+    let line = format!(
+        "memmon.py restarted the process named web at {} because",
+        "x".repeat(100)
+    );
+    let m = Mail {
+        to: vec!["ops".into(), "root".into()],
+        from: Some("supervisor".into()),
+        subject: Some("Zürich".into()),
+        body: format!("{line}\nGrüße\n"),
+        key: None,
+    };
+    let rendered = render(&m, None, date()).unwrap();
+    deliver(smtp(&server, TlsMode::None), &rendered).unwrap();
+    let got = server.wait_for_mails(1, WAIT);
+    assert_eq!(got[0].mail_from, "supervisor");
+    assert_eq!(got[0].rcpt_to, ["ops", "root"]);
+    assert_eq!(got[0].header("To"), Some("ops, root"));
+    assert_eq!(got[0].header("From"), Some("supervisor"));
+    assert_eq!(got[0].header("MIME-Version"), Some("1.0"));
+    assert_eq!(got[0].header("Content-Transfer-Encoding"), Some("8bit"));
+    let data = String::from_utf8(got[0].data.clone()).unwrap();
+    assert!(
+        data.ends_with(&format!("\r\n\r\n{line}\r\nGrüße\r\n")),
+        "{data:?}"
+    );
 }
 
 #[test]
@@ -383,7 +443,7 @@ fn mail_options_build_a_working_smtp_transport() {
         body: "body".into(),
         key: None,
     };
-    let rendered = render(&mail, &config.default_from, SystemTime::now()).unwrap();
+    let rendered = render(&mail, config.default_from.as_deref(), SystemTime::now()).unwrap();
     transport.deliver(&rendered).unwrap();
     let got = server.wait_for_mails(1, WAIT);
     assert_eq!(got[0].auth, "alice");

@@ -35,7 +35,7 @@ pub mod transport;
 pub struct Mail {
     /// Recipients (superlance's `-m`/`--email`, or the batch tools' `--toEmail` list).
     pub to: Vec<String>,
-    /// The sender; `None` uses the outbox's default (`--from`, else `supervisor@<hostname>`).
+    /// The sender; `None` uses the outbox's default (see [`OutboxConfig::default_from`]).
     pub from: Option<String>,
     /// `None` writes no Subject header (crashsms, for SMS gateways).
     pub subject: Option<String>,
@@ -48,9 +48,11 @@ pub struct Mail {
 /// A mail ready to go: the envelope and the full RFC 5322 message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
+    /// The envelope sender; empty when the mail has none (piped to sendmail, which decides).
     pub from: String,
     pub to: Vec<String>,
-    /// Headers and body, CRLF line ends, as sent over SMTP or piped to sendmail.
+    /// Headers and body, CRLF line ends, as sent over SMTP (the sendmail transport turns them
+    /// into LF).
     pub message: Vec<u8>,
     /// For log lines: the subject, or the first line of the body.
     pub summary: String,
@@ -87,8 +89,10 @@ pub struct FloodLimit {
 /// How an [`outbox::Outbox`] behaves; built from the shared options (`options`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxConfig {
-    /// The sender of mails whose `from` is `None`.
-    pub default_from: String,
+    /// The sender of mails whose `from` is `None`: `--from`, a `-f`/`-r` in the sendmail
+    /// command, `supervisor@<fqdn>` for SMTP; `None` writes no From header (the local MTA
+    /// fills it, as it did for superlance).
+    pub default_from: Option<String>,
     /// `--spool DIR`: persist each mail before it is acknowledged.
     pub spool: Option<std::path::PathBuf>,
     /// `None`: flood control off (`--max-mails 0`).

@@ -98,7 +98,10 @@ pub fn args() -> Vec<Arg> {
             .long("from")
             .value_name("ADDR")
             .value_parser(parse_from)
-            .help("The sender address [default: supervisor@<hostname>]"),
+            .help(
+                "The sender address [default: a -f/-r in the sendmail command, else none (the \
+                 MTA writes it); for SMTP supervisor@<fully qualified host name>]",
+            ),
         Arg::new(SPOOL)
             .long("spool")
             .value_name("DIR")
@@ -237,16 +240,20 @@ fn build(
     env_password: Option<String>,
 ) -> Result<(Box<dyn Transport>, OutboxConfig), Error> {
     let timeout = get::<Duration>(m, MAIL_TIMEOUT).unwrap_or(Duration::from_secs(30));
-    let transport = transport(m, legacy, env_password, timeout)?;
-    Ok((transport, outbox_config(m)?))
+    let (transport, sender) = transport(m, legacy, env_password, timeout)?;
+    Ok((transport, outbox_config(m, sender)?))
 }
 
+/// The transport, and the sender it implies when `--from` is not given (issue 16): a
+/// `-f`/`-r` in the sendmail command (superlance's documented way to set the sender), else
+/// none for sendmail (no From header: the MTA writes it, as for superlance), and
+/// `supervisor@<fully qualified host name>` for SMTP, which needs one.
 fn transport(
     m: &ArgMatches,
     legacy: Legacy,
     env_password: Option<String>,
     timeout: Duration,
-) -> Result<Box<dyn Transport>, Error> {
+) -> Result<(Box<dyn Transport>, Option<String>), Error> {
     let given = |s: Option<String>| s.filter(|s| !s.is_empty());
     let legacy_host = given(legacy.smtp_host)
         .map(|h| parse_host(&h).map_err(|e| Error::Usage(format!("SMTP host: {e}"))))
@@ -269,7 +276,8 @@ fn transport(
                  give another command, or use --smtp-host"
             );
         }
-        return Ok(Box::new(Sendmail { command, timeout }));
+        let sender = sendmail_sender(&command);
+        return Ok((Box::new(Sendmail { command, timeout }), sender));
     };
     if let Some(command) = given(legacy.sendmail) {
         log::warn!("--smtp-host given: the sendmail command {command:?} is not used");
@@ -343,10 +351,34 @@ fn transport(
         timeout,
     })
     .map_err(Error::Usage)?;
-    Ok(Box::new(smtp))
+    Ok((Box::new(smtp), Some(default_from())))
 }
 
-fn outbox_config(m: &ArgMatches) -> Result<OutboxConfig, Error> {
+/// The sender a sendmail command line sets: the value of its `-f ADDR`, `-fADDR`, `-r ADDR`
+/// or `-rADDR` (words split on blanks, quotes around a word removed).
+fn sendmail_sender(command: &str) -> Option<String> {
+    let unquote = |w: &str| {
+        w.strip_prefix('\'')
+            .and_then(|w| w.strip_suffix('\''))
+            .or_else(|| w.strip_prefix('"').and_then(|w| w.strip_suffix('"')))
+            .unwrap_or(w)
+            .to_owned()
+    };
+    let mut words = command.split_whitespace().skip(1).map(unquote);
+    while let Some(word) = words.next() {
+        match word.as_str() {
+            "-f" | "-r" => return words.next().filter(|a| check_address(a).is_ok()),
+            "--" => return None,
+            w if w.starts_with("-f") || w.starts_with("-r") => {
+                return Some(w[2..].to_owned()).filter(|a| check_address(a).is_ok());
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+fn outbox_config(m: &ArgMatches, sender: Option<String>) -> Result<OutboxConfig, Error> {
     // A spool that cannot be used is reported loudly, but the listener still starts and keeps
     // mail in memory: a listener that exits at start goes FATAL in supervisord and then reports
     // nothing at all (issue 3: "an unwritable spool directory ... listener stays up").
@@ -360,7 +392,7 @@ fn outbox_config(m: &ArgMatches) -> Result<OutboxConfig, Error> {
     let max = get::<u32>(m, MAX_MAILS).unwrap_or(5);
     let per = get::<Duration>(m, PER).unwrap_or(Duration::from_secs(600));
     Ok(OutboxConfig {
-        default_from: get::<String>(m, FROM).unwrap_or_else(default_from),
+        default_from: get::<String>(m, FROM).or(sender),
         spool,
         flood: (max > 0).then_some(FloodLimit { max, per }),
         queue_capacity: QUEUE_CAPACITY,
@@ -569,7 +601,8 @@ mod tests {
     fn defaults() {
         let (t, c) = build_ok(&[], Legacy::default(), Some("ignored"));
         assert_eq!(t, "sendmail command \"/usr/sbin/sendmail -t -i\"");
-        assert_eq!(c.default_from, default_from());
+        // No From header: the MTA writes it, as for superlance (issue 16).
+        assert_eq!(c.default_from, None);
         assert_eq!(c.spool, None);
         assert_eq!(
             c.flood,
@@ -707,7 +740,7 @@ mod tests {
         ]);
         let (t, c) = build(&m, Legacy::default(), None).unwrap();
         assert!(t.describe().starts_with("sendmail"));
-        assert_eq!(c.default_from, "ops@example.com");
+        assert_eq!(c.default_from.as_deref(), Some("ops@example.com"));
         assert_eq!(
             c.flood,
             Some(FloodLimit {
@@ -903,5 +936,41 @@ mod tests {
             ..Legacy::default()
         };
         assert!(!format!("{l:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn the_sender_comes_from_the_sendmail_command_or_smtp() {
+        // superlance's documented way to set the sender (issue 16).
+        for (command, sender) in [
+            (
+                "/usr/sbin/sendmail -t -i -f sender@domain",
+                Some("sender@domain"),
+            ),
+            (
+                "/usr/sbin/sendmail -t -i -fsender@domain",
+                Some("sender@domain"),
+            ),
+            (
+                "sendmail -t -r 'alerts@example.com' -i",
+                Some("alerts@example.com"),
+            ),
+            ("sendmail -t -i -f supervisor", Some("supervisor")),
+            ("/usr/sbin/sendmail -t -i", None),
+            ("/usr/sbin/sendmail -t -i -F 'Full Name'", None),
+            ("/usr/sbin/sendmail -t -i -f", None),
+        ] {
+            let legacy = Legacy {
+                sendmail: Some(command.to_owned()),
+                ..Legacy::default()
+            };
+            let (_, c) = build_ok(&[], legacy.clone(), None);
+            assert_eq!(c.default_from.as_deref(), sender, "{command}");
+            // --from wins.
+            let (_, c) = build_ok(&["--from", "x@y.z"], legacy, None);
+            assert_eq!(c.default_from.as_deref(), Some("x@y.z"), "{command}");
+        }
+        let (_, c) = build_ok(&["--smtp-host", "127.0.0.1"], Legacy::default(), None);
+        assert_eq!(c.default_from, Some(default_from()));
+        assert!(default_from().starts_with("supervisor@"));
     }
 }

@@ -204,7 +204,7 @@ impl Outbox {
                 return Kept::HeldBack;
             }
         }
-        let rendered = match render(&mail, &sh.default_from, wall) {
+        let rendered = match render(&mail, sh.default_from.as_deref(), wall) {
             Ok(r) => r,
             Err(e) => {
                 log::error!(
@@ -425,7 +425,7 @@ struct Shared {
     clock: Arc<dyn Clock>,
     spool: Option<Spool>,
     stamps: Stamps,
-    default_from: String,
+    default_from: Option<String>,
     flood_limit: Option<FloodLimit>,
     grace: Duration,
     /// Mails kept in memory before merging (for the backlog digest's text).
@@ -561,7 +561,7 @@ impl Shared {
     fn digest_entry(&self, ended: Ended) -> Option<Entry> {
         let mail = ended.mail(self.flood_limit);
         let wall = self.clock.wall();
-        let entry = match render(&mail, &self.default_from, wall) {
+        let entry = match render(&mail, self.default_from.as_deref(), wall) {
             Ok(rendered) => {
                 log::info!(
                     "flood control: {}: {} held back, mailing one digest",
@@ -644,7 +644,7 @@ impl Shared {
                 }
                 Entry::Backlog(d) => {
                     let mail = backlog_mail(&d, self.capacity, &self.transport);
-                    match render(&mail, &self.default_from, self.clock.wall()) {
+                    match render(&mail, self.default_from.as_deref(), self.clock.wall()) {
                         Ok(r) => rescue(r, d.names(), &mut left),
                         Err(_) => left.lost.extend(d.names()),
                     }
@@ -825,7 +825,7 @@ impl Worker {
             }
             Entry::Backlog(d) => {
                 let mail = backlog_mail(&d, sh.capacity, &sh.transport);
-                match render(&mail, &sh.default_from, sh.clock.wall()) {
+                match render(&mail, sh.default_from.as_deref(), sh.clock.wall()) {
                     Ok(r) => (r, None, d.names()),
                     Err(e) => {
                         log::error!(
@@ -1159,7 +1159,7 @@ mod tests {
 
     fn config(spool: Option<&std::path::Path>) -> OutboxConfig {
         OutboxConfig {
-            default_from: "supervisor@host1".into(),
+            default_from: Some("supervisor@host1".into()),
             spool: spool.map(ToOwned::to_owned),
             flood: None,
             queue_capacity: 100,
