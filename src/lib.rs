@@ -19,6 +19,7 @@ pub mod error;
 pub mod event;
 pub mod generate;
 pub mod http;
+pub mod legacy_argv;
 pub mod logging;
 pub mod mail;
 pub mod procs;
