@@ -17,6 +17,17 @@ use crate::runtime::{self, Listener};
 use crate::select::{self, Selection};
 use crate::Error;
 
+/// The long options superlance's crashmail knew (its getopt list, crashmail.py `main`): a
+/// unique prefix of one of these still means it (src/legacy_argv.rs). Frozen: never add ours.
+pub const SUPERLANCE_LONGS: &[&str] = &[
+    "help",
+    "program",
+    "any",
+    "optionalheader",
+    "sendmail_program",
+    "email",
+];
+
 pub fn command() -> Command {
     Command::new("crashmail")
         .about("Mail when a supervisord program exits unexpectedly (PROCESS_STATE_EXITED with expected:0)")

@@ -17,6 +17,9 @@ static KIND: Kind = Kind {
     line,
 };
 
+/// superlance's spellings: the batch tools' shared parser's.
+pub const SUPERLANCE_LONGS: &[&str] = batch::SUPERLANCE_LONGS;
+
 pub fn command() -> Command {
     batch::command(&KIND)
 }

@@ -48,6 +48,22 @@ const NAME: &str = "name";
 /// `stopwaitsecs` (10).
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
 
+/// The long options superlance's memmon knew (its getopt list, memmon.py `memmon_from_args`):
+/// a unique prefix of one of these still means it (src/legacy_argv.rs). Frozen: never add
+/// ours. `--groupname` and `--sendmail`, which only its docs knew (getopt refused them: B18),
+/// are our aliases, not in this list.
+pub const SUPERLANCE_LONGS: &[&str] = &[
+    "help",
+    "cumulative",
+    "program",
+    "group",
+    "any",
+    "sendmail_program",
+    "email",
+    "uptime",
+    "name",
+];
+
 pub fn command() -> Command {
     Command::new("memmon")
         .about("Restart supervisord programs whose resident memory (RSS) goes over a limit, checked at every TICK event")

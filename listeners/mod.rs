@@ -1,5 +1,7 @@
 //! The registry: one line per listener. A listener module exports `command()` (its clap
-//! definition) and `run()` (build it from the parsed options and serve events).
+//! definition), `SUPERLANCE_LONGS` (the long options superlance's tool knew, whose
+//! abbreviations are still accepted: src/legacy_argv.rs) and `run()` (build it from the parsed
+//! options and serve events).
 
 use crate::dispatch::Entry;
 
@@ -13,11 +15,11 @@ pub mod oom_score_adj;
 
 #[rustfmt::skip] // one line per listener
 pub const LISTENERS: &[Entry] = &[
-    Entry { name: "crashmail", command: crashmail::command, run: crashmail::run },
-    Entry { name: "crashmailbatch", command: crashmailbatch::command, run: crashmailbatch::run },
-    Entry { name: "crashsms", command: crashsms::command, run: crashsms::run },
-    Entry { name: "fatalmailbatch", command: fatalmailbatch::command, run: fatalmailbatch::run },
-    Entry { name: "httpok", command: httpok::command, run: httpok::run },
-    Entry { name: "memmon", command: memmon::command, run: memmon::run },
-    Entry { name: "oom_score_adj", command: oom_score_adj::command, run: oom_score_adj::run },
+    Entry { name: "crashmail", command: crashmail::command, superlance_longs: crashmail::SUPERLANCE_LONGS, run: crashmail::run },
+    Entry { name: "crashmailbatch", command: crashmailbatch::command, superlance_longs: crashmailbatch::SUPERLANCE_LONGS, run: crashmailbatch::run },
+    Entry { name: "crashsms", command: crashsms::command, superlance_longs: crashsms::SUPERLANCE_LONGS, run: crashsms::run },
+    Entry { name: "fatalmailbatch", command: fatalmailbatch::command, superlance_longs: fatalmailbatch::SUPERLANCE_LONGS, run: fatalmailbatch::run },
+    Entry { name: "httpok", command: httpok::command, superlance_longs: httpok::SUPERLANCE_LONGS, run: httpok::run },
+    Entry { name: "memmon", command: memmon::command, superlance_longs: memmon::SUPERLANCE_LONGS, run: memmon::run },
+    Entry { name: "oom_score_adj", command: oom_score_adj::command, superlance_longs: oom_score_adj::SUPERLANCE_LONGS, run: oom_score_adj::run },
 ];

@@ -31,6 +31,12 @@ use crate::runtime::{self, Listener};
 use crate::select::{self, Selection};
 use crate::Error;
 
+/// The long options whose unique prefixes are accepted (src/legacy_argv.rs). superlance has
+/// no oom_score_adj: these are the ones documented since our first release (docs/oom_score_adj.md),
+/// frozen like the other listeners' lists so that an option added later never changes what an
+/// abbreviation means.
+pub const SUPERLANCE_LONGS: &[&str] = &["program", "any", "score", "children", "help"];
+
 pub fn command() -> Command {
     Command::new("oom_score_adj")
         .about("Set the Linux OOM-killer score (oom_score_adj) of supervisord programs when they reach RUNNING")
@@ -685,6 +691,7 @@ mod tests {
             crate::dispatch::listener_command(&crate::dispatch::Entry {
                 name: "oom_score_adj",
                 command,
+                superlance_longs: SUPERLANCE_LONGS,
                 run,
             })
         };

@@ -63,6 +63,22 @@ const PASSWORD: &str = "password";
 const TLS: &str = "tls";
 const SENDMAIL: &str = "sendmail_program";
 
+/// The long options superlance's batch tools knew (the shared optparse parser,
+/// process_state_email_monitor.py `_get_opt_parser`, with optparse's own `--help`): a unique
+/// prefix of one of these still means it (src/legacy_argv.rs). Frozen: never add ours.
+pub const SUPERLANCE_LONGS: &[&str] = &[
+    "interval",
+    "toEmail",
+    "fromEmail",
+    "subject",
+    "smtpHost",
+    "tickEvent",
+    "userName",
+    "password",
+    "tls",
+    "help",
+];
+
 /// The TICK events supervisord sends.
 const TICKS: [&str; 3] = ["TICK_5", "TICK_60", "TICK_3600"];
 

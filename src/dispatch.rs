@@ -20,9 +20,11 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use clap::error::ErrorKind;
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
 use crate::error::Error;
+use crate::legacy_argv;
 use crate::listeners::LISTENERS;
 use crate::logging;
 
@@ -32,6 +34,9 @@ pub struct Entry {
     /// The listener's clap definition, kept apart from `run` so that help, man pages and
     /// completions can be generated from it.
     pub command: fn() -> Command,
+    /// The long options superlance's tool knew, without `--`: unique prefixes of these are
+    /// expanded before clap parses (src/legacy_argv.rs). A frozen list, never ours.
+    pub superlance_longs: &'static [&'static str],
     pub run: fn(&ArgMatches) -> Result<(), Error>,
 }
 
@@ -43,6 +48,10 @@ pub fn listener_command(entry: &Entry) -> Command {
         .name(entry.name)
         .version(VERSION)
         .args(logging::args())
+        // superlance (getopt, optparse) took the last of a repeated option; refusing it made
+        // an ordinary supervisord.conf line a listener that never starts (issue 16).
+        // legacy_argv warns about the repeats.
+        .args_override_self(true)
 }
 
 /// The `superlance` command itself (for `--help` and, later, man pages).
@@ -138,13 +147,23 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Parse a listener's options (args[0] is its name), set up logging, run it.
+/// Parse a listener's options (args[0] is its name), set up logging, run it. superlance's
+/// command lines are made acceptable first (src/legacy_argv.rs); what that tolerated is
+/// logged once logging is set up.
 fn run_listener(entry: &Entry, args: &[OsString]) -> ExitCode {
-    let matches = match listener_command(entry).try_get_matches_from(args) {
+    let mut command = listener_command(entry);
+    let legacy = match legacy_argv::normalise(&command, entry.superlance_longs, args) {
+        Ok(n) => n,
+        Err(e) => return clap_exit(command.error(ErrorKind::UnknownArgument, e)),
+    };
+    let matches = match command.try_get_matches_from(&legacy.args) {
         Ok(m) => m,
         Err(e) => return clap_exit(e),
     };
     logging::init(entry.name, &logging::Config::from_matches(&matches));
+    for warning in &legacy.warnings {
+        log::warn!("{warning}");
+    }
     match (entry.run)(&matches) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -303,6 +322,19 @@ mod tests {
             resolve("x-memmon", ["memmon", "x-memmon"]),
             Some("x-memmon")
         );
+    }
+
+    #[test]
+    fn every_superlance_spelling_is_an_option_of_ours() {
+        // legacy_argv expands an abbreviation to a superlance spelling: it must exist.
+        for e in LISTENERS {
+            let cmd = listener_command(e);
+            for long in e.superlance_longs {
+                let known =
+                    *long == "help" || cmd.get_arguments().any(|a| a.get_long() == Some(long));
+                assert!(known, "{}: --{long} is not an option", e.name);
+            }
+        }
     }
 
     #[test]

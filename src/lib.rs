@@ -20,6 +20,7 @@ pub mod event;
 pub mod generate;
 pub mod hostname;
 pub mod http;
+pub mod legacy_argv;
 pub mod logging;
 pub mod mail;
 pub mod procs;

@@ -3,6 +3,7 @@
 //! that `tests/setup.sh` creates.
 
 mod common; // shared helpers: the binary, temp dirs, /proc, a real supervisord; common::pipe drives the binary over pipes
+mod compat; // superlance command lines start (issue 16): repeated options (last wins, WARN), abbreviated long options, ignored operands
 mod crashmail; // crashmail end to end: mails that arrive at a real SMTP server
 mod crashmailbatch; // the batch mailer: batches at a real SMTP server, every crash once; the TICK clock
 mod crashsms; // short batched lines for SMS gateways, via sendmail and SMTP

@@ -61,6 +61,24 @@ const NAME: &str = "name";
 const SENDMAIL: &str = options::SENDMAIL_PROGRAM;
 const EMAIL: &str = options::EMAIL;
 
+/// The long options superlance's httpok knew (its getopt list, httpok.py `main`): a unique
+/// prefix of one of these still means it (src/legacy_argv.rs). Frozen: never add ours.
+pub const SUPERLANCE_LONGS: &[&str] = &[
+    "help",
+    "program",
+    "any",
+    "timeout",
+    "code",
+    "body",
+    "sendmail_program",
+    "email",
+    "gcore",
+    "coredir",
+    "eager",
+    "not-eager",
+    "name",
+];
+
 pub fn command() -> Command {
     Command::new("httpok")
         .about(
