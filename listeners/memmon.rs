@@ -28,7 +28,7 @@ use crate::event::{Event, ProcessState};
 use crate::mail::options::{self, DEFAULT_SENDMAIL};
 use crate::mail::outbox::Outbox;
 use crate::mail::Mail;
-use crate::procs::{Proc, Procfs};
+use crate::procs::{self, Proc, Procfs};
 use crate::protocol::Ack;
 use crate::rpc::{self, FaultCode, ProcessInfo, RpcError, Supervisor};
 use crate::runtime::{self, Listener};
@@ -372,7 +372,7 @@ impl Memmon {
                 continue;
             };
             let rss = match &tree {
-                Some(t) => t.tree_rss(info.pid),
+                Some(t) => procs::rss_with_descendants(&*self.procs, t, info.pid),
                 None => self.procs.rss(info.pid).ok(),
             };
             // Gone since supervisord answered: nothing to do.
@@ -491,8 +491,14 @@ impl Memmon {
         }
         log::info!("restarted {pname}");
         if uptime <= self.uptime_limit {
-            // superlance's text, date included (Python's time.asctime()).
-            let now = crate::time::LocalTime::now().c_asctime();
+            // superlance's text, date and time zone included (Python's time.asctime() and
+            // time.strftime('%Z'); issue 16: the zone was missing).
+            let at = std::time::SystemTime::now();
+            let now = format!(
+                "{} {}",
+                crate::time::LocalTime::at(at).c_asctime(),
+                crate::time::zone_abbreviation(at)
+            );
             self.mail(
                 pname,
                 self.subject(&format!("process {pname} restarted")),
@@ -786,19 +792,23 @@ mod tests {
             Ok(1)
         }
         fn tree(&self) -> io::Result<ProcessTree> {
-            Ok(ProcessTree::from_stats([
-                (10, 1, 50 << 20),
-                (20, 1, 500 << 20),
-                (30, 1, 500 << 20),
-                (40, 1, 10 << 20),
-                (41, 40, 60 << 20),
-                (42, 41, 60 << 20),
+            Ok(ProcessTree::from_pairs([
+                (10, 1),
+                (20, 1),
+                (30, 1),
+                (40, 1),
+                (41, 40),
+                (42, 41),
             ]))
         }
         fn rss(&self, pid: u32) -> io::Result<u64> {
-            self.tree()?
-                .rss(pid)
-                .ok_or_else(|| io::ErrorKind::NotFound.into())
+            match pid {
+                10 => Ok(50 << 20),
+                20 | 30 => Ok(500 << 20),
+                40 => Ok(10 << 20),
+                41 | 42 => Ok(60 << 20),
+                _ => Err(io::ErrorKind::NotFound.into()),
+            }
         }
         fn oom_score_adj(&self, _: u32) -> io::Result<i32> {
             Ok(0)
@@ -895,6 +905,12 @@ mod tests {
         assert!(big
             .body
             .ends_with(" because it was consuming too much memory (524288000 bytes RSS)"));
+        let zone = crate::time::zone_abbreviation(std::time::SystemTime::now());
+        assert!(
+            big.body.contains(&format!(" {zone} because")),
+            "{}",
+            big.body
+        );
     }
 
     #[test]

@@ -6,22 +6,20 @@
 //! many kernels (this project's CI among them) lack. Threads are not listed in /proc, only
 //! thread-group leaders, which is what oom_score_adj and memory accounting work on.
 //!
-//! Memory is the resident set size, field 24 of the same `stat` line (pages; what `ps -o rss`
-//! prints, in KiB, and what superlance's memmon read by running `ps` once per process): so
-//! the one scan that gives the tree gives every process's RSS too, and memmon `-c` sums a
-//! whole tree without another read (superlance #133: busybox `ps` lacks the flags it used).
+//! Memory is the resident set size as `VmRSS` of `/proc/<pid>/status` (KiB), what `ps` and
+//! `top` show and what superlance's memmon read by running `ps` once per process (issue 16;
+//! superlance #133: busybox `ps` lacks the flags it used). memmon `-c` adds it up over the
+//! descendants the tree scan finds.
 
 use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 
-/// Parent links (and resident memory) of every process at one moment.
+/// Parent links of every process at one moment.
 #[derive(Debug, Clone, Default)]
 pub struct ProcessTree {
     parent: HashMap<u32, u32>,
-    /// Resident set size in bytes, for the processes whose RSS was read.
-    rss: HashMap<u32, u64>,
 }
 
 impl ProcessTree {
@@ -29,35 +27,7 @@ impl ProcessTree {
     pub fn from_pairs(pairs: impl IntoIterator<Item = (u32, u32)>) -> ProcessTree {
         ProcessTree {
             parent: pairs.into_iter().collect(),
-            rss: HashMap::new(),
         }
-    }
-
-    /// From (pid, parent pid, RSS in bytes).
-    pub fn from_stats(stats: impl IntoIterator<Item = (u32, u32, u64)>) -> ProcessTree {
-        let mut tree = ProcessTree::default();
-        for (pid, ppid, rss) in stats {
-            tree.parent.insert(pid, ppid);
-            tree.rss.insert(pid, rss);
-        }
-        tree
-    }
-
-    /// The resident memory of `pid` in bytes; `None` if it was not seen.
-    pub fn rss(&self, pid: u32) -> Option<u64> {
-        self.rss.get(&pid).copied()
-    }
-
-    /// The resident memory of `pid` and all its descendants (memmon `-c`); `None` if `pid` was
-    /// not seen. Shared pages are counted once per process, as `ps` does.
-    pub fn tree_rss(&self, pid: u32) -> Option<u64> {
-        let own = self.rss(pid)?;
-        Some(
-            self.descendants(pid)
-                .into_iter()
-                .filter_map(|p| self.rss(p))
-                .fold(own, u64::saturating_add),
-        )
     }
 
     pub fn parent_of(&self, pid: u32) -> Option<u32> {
@@ -91,9 +61,9 @@ impl ProcessTree {
 pub trait Procfs {
     /// The parent pid of `pid`. `NotFound` if the process is gone.
     fn parent(&self, pid: u32) -> io::Result<u32>;
-    /// One scan of every process: parents and resident memory.
+    /// One scan of every process: who is whose parent.
     fn tree(&self) -> io::Result<ProcessTree>;
-    /// The resident memory of `pid` in bytes. `NotFound` if the process is gone.
+    /// The resident memory of `pid` in bytes (VmRSS). `NotFound` if the process is gone.
     fn rss(&self, pid: u32) -> io::Result<u64>;
     fn oom_score_adj(&self, pid: u32) -> io::Result<i32>;
     fn set_oom_score_adj(&self, pid: u32, score: i32) -> io::Result<()>;
@@ -129,22 +99,32 @@ pub fn parse_stat_ppid(stat: &[u8]) -> Option<u32> {
     fields.next()?.parse().ok()
 }
 
-/// The parent pid and the resident set size (in pages) from /proc/<pid>/stat: fields 4 and
-/// 24, counted after the command name as [`parse_stat_ppid`] does.
-pub fn parse_stat_ppid_rss(stat: &[u8]) -> Option<(u32, u64)> {
-    let rest = std::str::from_utf8(&stat[stat.iter().rposition(|&b| b == b')')? + 1..]).ok()?;
-    let mut fields = rest.split_ascii_whitespace();
-    let ppid = fields.nth(1)?.parse().ok()?;
-    // Fields 5..=23 lie between; `nth(19)` after field 4 is field 24.
-    let rss = fields.nth(19)?.parse().ok()?;
-    Some((ppid, rss))
+/// `VmRSS` of /proc/<pid>/status in bytes (the file says KiB); `None` when the line is missing
+/// (a kernel thread, a zombie) or unreadable.
+pub fn parse_status_vm_rss(status: &[u8]) -> Option<u64> {
+    let line = status
+        .split(|&b| b == b'\n')
+        .find_map(|l| l.strip_prefix(b"VmRSS:"))?;
+    let text = std::str::from_utf8(line).ok()?.trim();
+    let kib: u64 = text.strip_suffix("kB")?.trim().parse().ok()?;
+    Some(kib.saturating_mul(1024))
 }
 
-/// Bytes per page (for RSS, which /proc counts in pages).
-fn page_size() -> u64 {
-    // SAFETY: sysconf reads a constant; no memory of ours is touched.
-    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    u64::try_from(n).ok().filter(|&n| n > 0).unwrap_or(4096)
+/// The resident memory of `pid` and all its descendants in `tree` (memmon `-c`); `None` if
+/// `pid` itself is gone. Shared pages are counted once per process, as `ps` does; a
+/// descendant that exits meanwhile counts nothing.
+pub fn rss_with_descendants<P: Procfs + ?Sized>(
+    procs: &P,
+    tree: &ProcessTree,
+    pid: u32,
+) -> Option<u64> {
+    let own = procs.rss(pid).ok()?;
+    Some(
+        tree.descendants(pid)
+            .into_iter()
+            .filter_map(|p| procs.rss(p).ok())
+            .fold(own, u64::saturating_add),
+    )
 }
 
 /// Read a small /proc file into `buf` with one open and (usually) one read: no `statx`, no
@@ -181,8 +161,7 @@ impl Procfs for Proc {
     }
 
     fn tree(&self) -> io::Result<ProcessTree> {
-        let page = page_size();
-        let mut stats = Vec::new();
+        let mut pairs = Vec::new();
         let mut buf = [0u8; 1024];
         for entry in fs::read_dir(&self.root)? {
             let Ok(entry) = entry else { continue };
@@ -197,19 +176,19 @@ impl Procfs for Proc {
             let Ok(stat) = read_small(&self.path(pid, "stat"), &mut buf) else {
                 continue;
             };
-            if let Some((ppid, pages)) = parse_stat_ppid_rss(stat) {
-                stats.push((pid, ppid, pages.saturating_mul(page)));
+            if let Some(ppid) = parse_stat_ppid(stat) {
+                pairs.push((pid, ppid));
             }
         }
-        Ok(ProcessTree::from_stats(stats))
+        Ok(ProcessTree::from_pairs(pairs))
     }
 
     fn rss(&self, pid: u32) -> io::Result<u64> {
-        let mut buf = [0u8; 1024];
-        let stat = read_small(&self.path(pid, "stat"), &mut buf)?;
-        parse_stat_ppid_rss(stat)
-            .map(|(_, pages)| pages.saturating_mul(page_size()))
-            .ok_or_else(|| invalid(format!("unreadable /proc/{pid}/stat")))
+        // /proc/<pid>/status is 1-2 KiB (names, masks, a line per capability set).
+        let mut buf = [0u8; 8192];
+        let status = read_small(&self.path(pid, "status"), &mut buf)?;
+        parse_status_vm_rss(status)
+            .ok_or_else(|| invalid(format!("no VmRSS in /proc/{pid}/status")))
     }
 
     fn oom_score_adj(&self, pid: u32) -> io::Result<i32> {
@@ -259,21 +238,49 @@ mod tests {
     }
 
     #[test]
-    fn stat_rss_is_field_24() {
-        // A real line (cat): ppid 1000, rss 228 pages.
-        let line = b"4242 (c a)t) R 1000 4242 1000 34816 4242 4194304 94 0 0 0 0 0 0 0 20 0 1 0 \
-                     123456 5718016 228 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0";
-        assert_eq!(parse_stat_ppid_rss(line), Some((1000, 228)));
-        assert_eq!(parse_stat_ppid_rss(b"1 (init) S 0 1 1"), None);
+    fn vm_rss_is_read_from_status() {
+        let status = b"Name:\tcat\nVmPeak:\t   9000 kB\nVmRSS:\t    912 kB\nThreads:\t1\n";
+        assert_eq!(parse_status_vm_rss(status), Some(912 * 1024));
+        assert_eq!(parse_status_vm_rss(b"Name:\tkthreadd\nThreads:\t1\n"), None);
+        assert_eq!(parse_status_vm_rss(b"VmRSS:\tlots kB\n"), None);
     }
 
     #[test]
-    fn tree_rss_sums_descendants() {
-        let t = ProcessTree::from_stats([(10, 1, 100), (11, 10, 20), (12, 11, 3), (20, 1, 7)]);
-        assert_eq!(t.rss(10), Some(100));
-        assert_eq!(t.tree_rss(10), Some(123));
-        assert_eq!(t.tree_rss(12), Some(3));
-        assert_eq!(t.tree_rss(99), None);
+    fn rss_with_descendants_sums_the_tree() {
+        struct Table;
+        impl Procfs for Table {
+            fn parent(&self, _: u32) -> io::Result<u32> {
+                Ok(1)
+            }
+            fn tree(&self) -> io::Result<ProcessTree> {
+                Ok(ProcessTree::from_pairs([
+                    (10, 1),
+                    (11, 10),
+                    (12, 11),
+                    (13, 10),
+                    (20, 1),
+                ]))
+            }
+            fn rss(&self, pid: u32) -> io::Result<u64> {
+                match pid {
+                    10 => Ok(100),
+                    11 => Ok(20),
+                    12 => Ok(3),
+                    20 => Ok(7),
+                    _ => Err(io::ErrorKind::NotFound.into()), // 13 exited meanwhile
+                }
+            }
+            fn oom_score_adj(&self, _: u32) -> io::Result<i32> {
+                Ok(0)
+            }
+            fn set_oom_score_adj(&self, _: u32, _: i32) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let t = Table.tree().unwrap();
+        assert_eq!(rss_with_descendants(&Table, &t, 10), Some(123));
+        assert_eq!(rss_with_descendants(&Table, &t, 12), Some(3));
+        assert_eq!(rss_with_descendants(&Table, &t, 99), None);
     }
 
     #[test]
@@ -298,10 +305,9 @@ mod tests {
         assert_eq!(p.parent(me).unwrap(), std::os::unix::process::parent_id());
         let tree = p.tree().unwrap();
         assert!(tree.parent_of(me).is_some());
-        // This test process has touched megabytes; RSS agrees with VmRSS of /proc/self/status.
+        // This test process has touched megabytes; RSS is VmRSS of /proc/self/status.
         let rss = p.rss(me).unwrap();
         assert!(rss > 1 << 20, "{rss}");
-        assert!(tree.rss(me).is_some_and(|r| r > 1 << 20));
         let status = fs::read_to_string("/proc/self/status").unwrap();
         let vm_kib: u64 = status
             .lines()
@@ -309,7 +315,7 @@ mod tests {
             .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
             .unwrap();
         let diff = (vm_kib * 1024).abs_diff(rss);
-        assert!(diff < 16 << 20, "VmRSS {vm_kib} KiB vs stat {rss} B");
+        assert!(diff < 16 << 20, "VmRSS {vm_kib} KiB vs {rss} B");
         let v = p.oom_score_adj(me).unwrap();
         assert!((-1000..=1000).contains(&v));
         assert_eq!(

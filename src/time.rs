@@ -102,6 +102,27 @@ impl LocalTime {
     }
 }
 
+/// The local time zone's abbreviation at `t` (`CET`, `CEST`, `UTC`), as Python's
+/// `time.strftime('%Z')` writes it; superlance's memmon puts it after the date. Empty when
+/// the C library has none.
+pub fn zone_abbreviation(t: SystemTime) -> String {
+    let secs = match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_secs() as i64,
+        Err(e) => -(e.duration().as_secs() as i64),
+    };
+    let stamp = secs as libc::time_t;
+    // SAFETY: an all-zero `tm` is a valid value; localtime_r only writes into it.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers are valid for the call; localtime_r is thread-safe.
+    if unsafe { libc::localtime_r(&stamp, &mut tm).is_null() } || tm.tm_zone.is_null() {
+        return String::new();
+    }
+    // SAFETY: tm_zone points at a NUL-terminated name in libc's static time-zone state.
+    unsafe { std::ffi::CStr::from_ptr(tm.tm_zone) }
+        .to_string_lossy()
+        .into_owned()
+}
+
 /// supervisor's asctime of now.
 pub fn asctime() -> String {
     LocalTime::now().to_string()
@@ -147,6 +168,15 @@ mod tests {
             ..t
         };
         assert_eq!(t.c_asctime(), "Tue Feb 29 09:05:01 2000");
+    }
+
+    #[test]
+    fn the_zone_is_an_abbreviation() {
+        let zone = zone_abbreviation(SystemTime::now());
+        assert!(
+            !zone.is_empty() && !zone.contains(char::is_whitespace),
+            "{zone:?}"
+        );
     }
 
     #[test]

@@ -92,6 +92,24 @@ fn programs_over_their_limit_are_restarted_and_mailed_one_under_is_left_alone() 
             "{m:#?}"
         );
         assert_eq!(m.rcpt_to, ["ops@example.com"]);
+        // `at Sat Dec  5 10:00:00 2026 UTC because`: superlance's asctime and time zone
+        // (issue 16: the zone was missing).
+        let at = m
+            .body
+            .split(" at ")
+            .nth(1)
+            .and_then(|r| r.split(" because").next());
+        let words: Vec<&str> = at.unwrap_or_default().split_whitespace().collect();
+        assert_eq!(words.len(), 6, "{m:#?}");
+        assert_eq!(
+            words[5],
+            superlance::time::zone_abbreviation(std::time::SystemTime::now())
+        );
+        // One line, unencoded, as superlance sent it (issue 16).
+        assert!(
+            m.header("Content-Transfer-Encoding") != Some("quoted-printable"),
+            "{m:#?}"
+        );
     }
     // Two more checks: the small one is still the same process.
     std::thread::sleep(Duration::from_secs(11));
