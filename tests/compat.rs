@@ -341,3 +341,160 @@ fn oom_score_adj_repeated_s_sets_the_last_score() {
     );
     assert_eq!(sleeper.score(), 200, "{}", f.stderr);
 }
+
+// ---------------------------------------------------------------------------------------------
+// What arrives: the mail as superlance wrote it (issue 16).
+
+/// The header block and the body of a mail a `cat >> FILE` command received.
+fn split_mail(mail: &str) -> (&str, &str) {
+    mail.split_once("\n\n")
+        .unwrap_or_else(|| panic!("no blank line after the headers: {mail:?}"))
+}
+
+#[test]
+fn crashmail_to_a_local_name_via_sendmail_is_superlances_mail() {
+    // `-m root` (a local mailbox, no domain) was refused; the mail went out with our
+    // `From: supervisor@<host>` over the MTA's, quoted-printable, CRLF. superlance piped
+    // `To: root\nSubject: ...\n\n<body>` and the MTA did the rest.
+    let dir = common::tempdir();
+    let file = dir.path().join("mail");
+    let sendmail = format!("cat >> {}", file.display());
+    let f = acknowledges(
+        &["crashmail", "-m", "root", "-s", &sendmail],
+        &pipe::exited(1, "web", "web_01", false, 101),
+    );
+    assert!(!f.stderr.contains("ERROR"), "{}", f.stderr);
+    let mails = mails_in(&file);
+    assert_eq!(mails.len(), 1, "{mails:#?}\n{}", f.stderr);
+    let mail = &mails[0];
+    assert!(!mail.contains('\r'), "LF line ends to sendmail: {mail:?}");
+    let (head, body) = split_mail(mail);
+    let lines: Vec<&str> = head.lines().collect();
+    assert_eq!(lines[0], "To: root", "{mail}");
+    assert!(
+        lines[1].starts_with("Subject: web_01 crashed at "),
+        "{mail}"
+    );
+    assert!(
+        !head.contains("\nFrom:"),
+        "no From: the MTA writes it\n{mail}"
+    );
+    for header in [
+        "MIME-Version: 1.0",
+        "Content-Type: text/plain; charset=utf-8",
+        "Content-Transfer-Encoding: 7bit",
+    ] {
+        assert!(lines.contains(&header), "no {header:?} in\n{mail}");
+    }
+    assert_eq!(
+        body,
+        "Process web_01 in group web exited unexpectedly (pid 101) from state RUNNING"
+    );
+}
+
+#[test]
+fn crashmail_takes_the_sender_from_the_sendmail_command() {
+    // superlance's documented way to set the sender: `-s '/usr/sbin/sendmail -t -i -f
+    // sender@domain'`. We wrote our own From over it; now it is the From.
+    let server = SmtpServer::start();
+    let sendmail = format!("{} -f sender@domain.example", server.sendmail_command());
+    acknowledges(
+        &["crashmail", "-m", "ops@example.com", "-s", &sendmail],
+        &pipe::exited(1, "web", "web_01", false, 101),
+    );
+    let mails = server.wait_for_mails(1, ARRIVE);
+    assert_eq!(mails[0].header("From"), Some("sender@domain.example"));
+    assert_eq!(mails[0].mail_from, "sender@domain.example");
+    assert_eq!(mails[0].rcpt_to, ["ops@example.com"]);
+}
+
+#[test]
+fn batch_tools_with_local_names() {
+    // `-t ops -f supervisor` over SMTP: smtplib sent `MAIL FROM:<supervisor>` and
+    // `RCPT TO:<ops>`; we refused the addresses and exited 2.
+    for name in ["crashmailbatch", "crashsms"] {
+        let server = SmtpServer::start();
+        let f = acknowledges(
+            &[
+                name,
+                "-t",
+                "ops",
+                "-f",
+                "supervisor",
+                "-H",
+                &server.host_port(),
+            ],
+            &pipe::exited(1, "web", "web_01", false, 101),
+        );
+        let mails = server.wait_for_mails(1, ARRIVE);
+        assert_eq!(mails[0].rcpt_to, ["ops"], "{name}: {}", f.stderr);
+        assert_eq!(mails[0].mail_from, "supervisor", "{name}");
+        assert_eq!(mails[0].header("To"), Some("ops"), "{name}");
+        assert_eq!(mails[0].header("From"), Some("supervisor"), "{name}");
+        assert_eq!(mails[0].header("Content-Transfer-Encoding"), Some("7bit"));
+        assert!(
+            mails[0].body.contains("web_01"),
+            "{name}: {}",
+            mails[0].body
+        );
+    }
+}
+
+#[test]
+fn batch_tool_to_a_relay_with_an_internal_certificate_still_mails() {
+    // `-H remote-relay` without `--tls`: superlance spoke plain text; we tried STARTTLS,
+    // refused the relay's private certificate, and lost the batch at shutdown. Now: STARTTLS
+    // tried, plain text after a verification failure, one WARN. (`::ffff:127.0.0.1` is not a
+    // loopback name, so auto tries STARTTLS, and it reaches the test server on 127.0.0.1.)
+    let server = SmtpServer::builder().starttls().start();
+    let host = format!("[::ffff:127.0.0.1]:{}", server.port());
+    let f = acknowledges(
+        &[
+            "crashmailbatch",
+            "-t",
+            "ops@example.com",
+            "-f",
+            "sv@example.com",
+            "-H",
+            &host,
+        ],
+        &pipe::exited(1, "web", "web_01", false, 101),
+    );
+    let mails = server.wait_for_mails(1, ARRIVE);
+    assert_eq!(mails[0].tls, "none");
+    assert!(mails[0].body.contains("web_01"), "{}", mails[0].body);
+    assert_logged(&f, "STARTTLS failed (");
+    assert_logged(&f, "sending in plain text, as superlance did without --tls");
+    assert_eq!(
+        f.stderr.matches("STARTTLS failed").count(),
+        1,
+        "{}",
+        f.stderr
+    );
+
+    // With --tls the user asked for TLS: never plain text (retried, kept, said).
+    let mut l = start(&[
+        "crashmailbatch",
+        "-t",
+        "ops@example.com",
+        "-f",
+        "sv@example.com",
+        "-H",
+        &host,
+        "--tls",
+    ]);
+    l.expect_stdout(pipe::READY);
+    l.write(&pipe::exited(1, "web", "web_02", false, 102));
+    l.expect_stdout(&pipe::answered(1));
+    let f = l.finish();
+    assert!(
+        f.stderr.contains("invalid peer certificate"),
+        "{}",
+        f.stderr
+    );
+    assert_eq!(
+        server.mails().len(),
+        1,
+        "a mail in plain text despite --tls"
+    );
+}
