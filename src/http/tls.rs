@@ -17,15 +17,15 @@
 //! writes by default: the usual "self-signed certificate"). webpki refuses such a certificate
 //! as a server's own (`CaUsedAsEndEntity`) even when it is trusted, so `--ca-file self.pem`
 //! would not help. [`Verifier`] accepts it when webpki's only objection is that one (webpki
-//! checks the dates before it, so they are good), the certificate is byte for byte one of the
-//! trusted ones, and it is valid for the host name. The handshake signature is still checked
-//! with its key, so the server must hold that certificate's private key.
+//! checks the dates before it, so they are good), the certificate is itself one of the trust
+//! store's anchors (the same subject and public key: what webpki trusts an anchor by), and it
+//! is valid for the host name. The handshake signature is still checked with its key, so the
+//! server must hold that trusted key.
 //!
 //! A failed verification is an [`HttpError::Certificate`], told apart from other TLS errors
 //! because a caller acts on it differently: it says nothing about the server's health
 //! (httpok does not restart on it, docs/httpok.md). Its text says what to do ([`explain`]).
 
-use std::collections::HashSet;
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
@@ -86,24 +86,12 @@ pub(super) struct Tls {
 /// when nothing at all is trusted.
 pub(super) fn build(extra: &[CertificateDer<'static>]) -> Result<Tls, String> {
     let native = rustls_native_certs::load_native_certs();
-    let mut trusted: HashSet<Vec<u8>> = HashSet::new();
     let mut roots = rustls::RootCertStore::empty();
-    let (mut system, mut unusable) = (0, 0);
-    for cert in native.certs {
-        let der = cert.as_ref().to_vec();
-        match roots.add(cert) {
-            Ok(()) => {
-                system += 1;
-                trusted.insert(der);
-            }
-            Err(_) => unusable += 1,
-        }
-    }
+    let (system, unusable) = roots.add_parsable_certificates(native.certs);
     for cert in extra {
         roots
             .add(cert.clone())
             .map_err(|e| format!("a certificate of the CA file is unusable: {e}"))?;
-        trusted.insert(cert.as_ref().to_vec());
     }
     let trust = Trust {
         system,
@@ -125,14 +113,15 @@ pub(super) fn build(extra: &[CertificateDer<'static>]) -> Result<Tls, String> {
         ));
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+    let roots = Arc::new(roots);
+    let webpki = WebPkiServerVerifier::builder_with_provider(roots.clone(), provider.clone())
         .build()
         .map_err(|e| e.to_string())?;
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(Verifier { webpki, trusted }))
+        .with_custom_certificate_verifier(Arc::new(Verifier { webpki, roots }))
         .with_no_client_auth();
     Ok(Tls {
         config: Arc::new(config),
@@ -239,8 +228,19 @@ fn is_ca_used_as_end_entity(e: &OtherError) -> bool {
 #[derive(Debug)]
 struct Verifier {
     webpki: Arc<WebPkiServerVerifier>,
-    /// The DER of every trusted certificate.
-    trusted: HashSet<Vec<u8>>,
+    /// What `webpki` trusts.
+    roots: Arc<rustls::RootCertStore>,
+}
+
+impl Verifier {
+    /// Whether `cert`, taken as a trust anchor (its subject and public key), is one of ours.
+    fn is_anchor(&self, cert: &CertificateDer<'_>) -> bool {
+        webpki::anchor_from_trusted_cert(cert).is_ok_and(|a| {
+            self.roots.roots.iter().any(|r| {
+                r.subject == a.subject && r.subject_public_key_info == a.subject_public_key_info
+            })
+        })
+    }
 }
 
 impl ServerCertVerifier for Verifier {
@@ -261,7 +261,7 @@ impl ServerCertVerifier for Verifier {
         );
         match verdict {
             Err(rustls::Error::InvalidCertificate(CertificateError::Other(e)))
-                if is_ca_used_as_end_entity(&e) && self.trusted.contains(end_entity.as_ref()) =>
+                if is_ca_used_as_end_entity(&e) && self.is_anchor(end_entity) =>
             {
                 verify_server_name(&ParsedCertificate::try_from(end_entity)?, server_name)?;
                 Ok(ServerCertVerified::assertion())
@@ -525,6 +525,11 @@ subjectAltName=DNS:localhost\\n' > server.ext
         // Trusting it as itself still checks the name.
         let e = certificate_error(get("127.0.0.1", &cert, &key, Some(&cert)));
         assert!(e.contains("not valid for name \"127.0.0.1\""), "{e}");
+        // Another one with the same subject, and another key, is not the trusted one.
+        let other_dir = tempfile::tempdir().unwrap();
+        let (other, other_key) = self_signed(other_dir.path());
+        let e = certificate_error(get("localhost", &other, &other_key, Some(&cert)));
+        assert!(e.contains("it is a CA certificate"), "{e}");
         // A self-signed server certificate (CA:FALSE) is its own trust anchor for webpki.
         let (plain, plain_key) =
             self_signed_with(dir.path(), "plain", 2, "basicConstraints=critical,CA:FALSE");
