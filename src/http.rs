@@ -19,29 +19,33 @@
 //! [`Options::max_body`]); a larger response is an error, never truncated silently.
 //!
 //! TLS is rustls with the ring provider, already compiled in for lettre: certificates are
-//! verified against the system's store (rustls-native-certs) plus an optional CA file, and
-//! the host name is sent as SNI. The trust store is loaded on the first `https` request, so a
-//! client that only talks to a Unix socket never reads it.
+//! verified against the system's store (rustls-native-certs, which honours `SSL_CERT_FILE` and
+//! `SSL_CERT_DIR`) plus an optional CA file, and the host name is sent as SNI
+//! (`src/http/tls.rs`, which also trusts a self-signed CA-marked certificate that is itself in
+//! the store). The trust store is loaded on the first `https` request, so a client that only
+//! talks to a Unix socket never reads it.
 //!
 //! Errors ([`HttpError`]) tell apart what a caller acts on differently: nothing listening
-//! (refused, or no socket file), timeout, TLS, a malformed or oversized response, other I/O.
+//! (refused, or no socket file), timeout, a certificate that could not be verified, other TLS
+//! failures, a malformed or oversized response, other I/O.
 //! Each message names the URL and says what to check.
 
 pub mod response;
+mod tls;
 
 use std::fmt;
 use std::io::{self, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, ServerName};
 
 pub use response::{Limits, Response};
+pub use tls::Trust;
 
 use response::ParseError;
 
@@ -336,6 +340,10 @@ pub enum HttpError {
     Timeout { url: String, timeout: Duration },
     #[error("{url}: TLS: {reason}")]
     Tls { url: String, reason: String },
+    /// The server's certificate could not be verified (untrusted, wrong name, expired), or
+    /// there is nothing to verify it with: says nothing about the server's health.
+    #[error("{url}: TLS: the server's certificate could not be verified: {reason}")]
+    Certificate { url: String, reason: String },
     #[error("{url}: malformed HTTP response: {reason}")]
     Malformed { url: String, reason: String },
     #[error("{url}: the response {what} is larger than the limit of {limit} bytes; refused")]
@@ -357,6 +365,12 @@ impl HttpError {
     pub fn is_unreachable(&self) -> bool {
         matches!(self, HttpError::Refused { .. } | HttpError::NoSocket { .. })
     }
+
+    /// Whether the server's certificate could not be verified: a server answered, but who it
+    /// is, is not known.
+    pub fn is_certificate(&self) -> bool {
+        matches!(self, HttpError::Certificate { .. })
+    }
 }
 
 /// `30 s`, `0.5 s`.
@@ -374,14 +388,14 @@ fn seconds(d: Duration) -> String {
 pub struct Client {
     options: Options,
     extra_roots: Vec<CertificateDer<'static>>,
-    tls: OnceLock<Result<Arc<rustls::ClientConfig>, String>>,
+    tls: OnceLock<Result<tls::Tls, String>>,
 }
 
 impl Client {
     /// A client; reads and checks the CA file now, so that a bad one is reported at start.
     pub fn new(options: Options) -> Result<Client, HttpError> {
         let extra_roots = match &options.ca_file {
-            Some(path) => read_ca_file(path)?,
+            Some(path) => tls::read_ca_file(path)?,
             None => Vec::new(),
         };
         Ok(Client {
@@ -393,6 +407,19 @@ impl Client {
 
     pub fn options(&self) -> &Options {
         &self.options
+    }
+
+    /// Load the TLS trust store now (else the first `https` request does) and say what it
+    /// holds, for a start-up log; the error says why nothing at all is trusted.
+    pub fn trust(&self) -> Result<Trust, String> {
+        self.tls().map(|tls| tls.trust.clone())
+    }
+
+    fn tls(&self) -> Result<&tls::Tls, String> {
+        self.tls
+            .get_or_init(|| tls::build(&self.extra_roots))
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// Send `request` to `url`'s address and read the response, whatever its status.
@@ -452,10 +479,14 @@ impl Client {
                 Ok(Box::new(Timed::new(socket, deadline)))
             }
             Address::Https { host, port } => {
-                let config = self.tls_config().map_err(|reason| HttpError::Tls {
-                    url: url.to_string(),
-                    reason,
-                })?;
+                let config = self
+                    .tls()
+                    .map_err(|reason| HttpError::Certificate {
+                        url: url.to_string(),
+                        reason,
+                    })?
+                    .config
+                    .clone();
                 let name = ServerName::try_from(host.clone()).map_err(|e| HttpError::Tls {
                     url: url.to_string(),
                     reason: format!("{host:?} is not a valid server name: {e}"),
@@ -511,65 +542,6 @@ impl Client {
         let e = last.unwrap_or_else(|| io::Error::from(io::ErrorKind::TimedOut));
         Err(classify(url.to_string(), "connecting", timeout, e))
     }
-
-    /// The rustls configuration, built on first use: system roots plus the CA file's.
-    fn tls_config(&self) -> Result<Arc<rustls::ClientConfig>, String> {
-        self.tls
-            .get_or_init(|| {
-                let mut roots = rustls::RootCertStore::empty();
-                let native = rustls_native_certs::load_native_certs();
-                let (system, _) = roots.add_parsable_certificates(native.certs);
-                for cert in &self.extra_roots {
-                    roots
-                        .add(cert.clone())
-                        .map_err(|e| format!("a certificate of the CA file is unusable: {e}"))?;
-                }
-                if roots.is_empty() {
-                    return Err(format!(
-                        "no trusted CA certificate: none found in the system store ({system} \
-                         usable{}) and no CA file given",
-                        native
-                            .errors
-                            .first()
-                            .map(|e| format!("; {e}"))
-                            .unwrap_or_default()
-                    ));
-                }
-                let provider = Arc::new(rustls::crypto::ring::default_provider());
-                let config = rustls::ClientConfig::builder_with_provider(provider)
-                    .with_safe_default_protocol_versions()
-                    .map_err(|e| e.to_string())?
-                    .with_root_certificates(roots)
-                    .with_no_client_auth();
-                Ok(Arc::new(config))
-            })
-            .clone()
-    }
-}
-
-fn read_ca_file(path: &PathBuf) -> Result<Vec<CertificateDer<'static>>, HttpError> {
-    let fail = |reason: String| HttpError::CaFile {
-        path: path.clone(),
-        reason,
-    };
-    let pem = std::fs::read(path).map_err(|e| fail(format!("cannot read it: {e}")))?;
-    let certs = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| fail(format!("not valid PEM: {e}")))?;
-    if certs.is_empty() {
-        return Err(fail(
-            "it holds no PEM certificate (-----BEGIN CERTIFICATE-----)".to_owned(),
-        ));
-    }
-    // Parse them now: a certificate rustls cannot use is reported at start, not at the first
-    // request.
-    let mut probe = rustls::RootCertStore::empty();
-    for cert in &certs {
-        probe
-            .add(cert.clone())
-            .map_err(|e| fail(format!("a certificate is unusable: {e}")))?;
-    }
-    Ok(certs)
 }
 
 /// An I/O error as the [`HttpError`] a caller acts on.
@@ -583,16 +555,7 @@ fn classify(url: String, during: &'static str, timeout: Duration, e: io::Error) 
         _ => {}
     }
     if let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-        let hint = match tls {
-            rustls::Error::InvalidCertificate(_) => {
-                " (a server with a certificate from a private CA needs a CA file)"
-            }
-            _ => "",
-        };
-        return HttpError::Tls {
-            url,
-            reason: format!("{tls}{hint}"),
-        };
+        return tls::classify(url, tls);
     }
     HttpError::Io {
         url,
@@ -1007,150 +970,5 @@ mod tests {
                 "{missing}: no such socket file (is the server running, and is the path right?)"
             )
         );
-    }
-
-    #[test]
-    fn bad_ca_files_are_reported_at_construction() {
-        let dir = tempfile::tempdir().unwrap();
-        let with = |path: PathBuf| {
-            Client::new(Options {
-                ca_file: Some(path),
-                ..Options::default()
-            })
-            .unwrap_err()
-            .to_string()
-        };
-        let e = with(dir.path().join("missing.pem"));
-        assert!(e.contains("missing.pem: cannot read it"), "{e}");
-        let empty = dir.path().join("empty.pem");
-        std::fs::write(&empty, "nothing\n").unwrap();
-        assert!(with(empty).contains("holds no PEM certificate"));
-        let garbage = dir.path().join("garbage.pem");
-        std::fs::write(
-            &garbage,
-            "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n",
-        )
-        .unwrap();
-        assert!(with(garbage).contains("unusable"));
-    }
-
-    /// A private CA and a certificate for `localhost` it signed, made by the `openssl`
-    /// command (as the SMTP tests do): returns (ca.pem, server.pem, server.key).
-    fn certificates(dir: &std::path::Path) -> (PathBuf, PathBuf, PathBuf) {
-        let script = "set -e
-            ec='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes'
-            openssl req -x509 $ec -keyout ca.key -out ca.pem -days 2 -subj '/CN=test CA' \
-                -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign
-            openssl req $ec -keyout server.key -out server.csr -subj /CN=localhost
-            printf 'basicConstraints=critical,CA:FALSE\\nextendedKeyUsage=serverAuth\\n\
-subjectAltName=DNS:localhost\\n' > server.ext
-            openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -set_serial 7 \
-                -out server.pem -days 2 -extfile server.ext";
-        let out = std::process::Command::new("sh")
-            .args(["-c", script])
-            .current_dir(dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "openssl failed (is the openssl command installed?): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (
-            dir.join("ca.pem"),
-            dir.join("server.pem"),
-            dir.join("server.key"),
-        )
-    }
-
-    /// A rustls server for one connection: answers `ok` and hands back the SNI it got.
-    fn tls_server_once(cert: &PathBuf, key: &PathBuf) -> (u16, thread::JoinHandle<String>) {
-        use rustls::pki_types::PrivateKeyDer;
-        let certs = CertificateDer::pem_file_iter(cert)
-            .unwrap()
-            .collect::<Result<Vec<_>, _>>()
-            .unwrap();
-        let key = PrivateKeyDer::from_pem_file(key).unwrap();
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(certs, key)
-            .unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let handle = thread::spawn(move || {
-            let (socket, _) = listener.accept().unwrap();
-            let session = rustls::ServerConnection::new(Arc::new(config)).unwrap();
-            let mut tls = rustls::StreamOwned::new(session, socket);
-            let mut head = [0; 1024];
-            // A client that rejects our certificate ends the handshake: no request then.
-            if tls.read(&mut head).is_ok() {
-                let _ = tls.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
-                tls.conn.send_close_notify();
-                let _ = tls.flush();
-            }
-            tls.conn.server_name().unwrap_or_default().to_owned()
-        });
-        (port, handle)
-    }
-
-    #[test]
-    fn https_verifies_the_certificate_and_sends_sni() {
-        let dir = tempfile::tempdir().unwrap();
-        let (ca, cert, key) = certificates(dir.path());
-
-        // Trusted through the CA file.
-        let (port, server) = tls_server_once(&cert, &key);
-        let url = Url::parse(&format!("https://localhost:{port}/health")).unwrap();
-        let client = Client::new(Options {
-            ca_file: Some(ca),
-            ..options(5000)
-        })
-        .unwrap();
-        let r = client.send(&url, &Request::get(url.path())).unwrap();
-        assert_eq!((r.status, r.body.as_slice()), (200, &b"ok"[..]));
-        assert_eq!(server.join().unwrap(), "localhost");
-
-        // Not trusted by the system store alone.
-        let (port, _server) = tls_server_once(&cert, &key);
-        let url = Url::parse(&format!("https://localhost:{port}/")).unwrap();
-        let e = Client::new(options(5000))
-            .unwrap()
-            .send(&url, &Request::get("/"))
-            .unwrap_err();
-        assert!(matches!(e, HttpError::Tls { .. }), "{e:?}");
-        let text = e.to_string();
-        assert!(
-            text.starts_with(&format!("{url}: TLS: invalid peer certificate"))
-                && text.ends_with("needs a CA file)"),
-            "{text}"
-        );
-    }
-
-    #[test]
-    fn tls_to_a_plain_server_is_a_tls_error() {
-        // A server that answers the ClientHello with plain HTTP: the handshake fails, and the
-        // error says TLS.
-        let (url, _server) = {
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-            let port = listener.local_addr().unwrap().port();
-            let handle = thread::spawn(move || {
-                let (mut socket, _) = listener.accept().unwrap();
-                let mut hello = [0; 512];
-                let _ = socket.read(&mut hello);
-                let _ = socket.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n");
-            });
-            (
-                Url::parse(&format!("https://127.0.0.1:{port}/")).unwrap(),
-                handle,
-            )
-        };
-        let e = Client::new(options(5000))
-            .unwrap()
-            .send(&url, &Request::get("/"))
-            .unwrap_err();
-        assert!(matches!(e, HttpError::Tls { .. }), "{e:?}");
     }
 }

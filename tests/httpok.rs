@@ -4,7 +4,10 @@
 //! the mail with superlance's subject and action log arrives at a real SMTP server. A healthy
 //! server is left alone; `-E` with a stopped `group:name` checks nothing (superlance B9); a
 //! failing restart is reported and httpok stays up; `-a` leaves event listeners alone (B8).
-//! The last tests run the binary without supervisord.
+//! An HTTPS server with a self-signed certificate (issue 16): not trusted, it restarts
+//! nothing and is mailed once; trusted with `--ca-file` or `SSL_CERT_FILE`, it is checked;
+//! with `--restart-on-tls-error` it is restarted. The last tests run the binary without
+//! supervisord.
 //!
 //! Every check happens on a TICK_5, so each test waits a few ticks at most; the servers start
 //! with `startsecs=1`, so that a restart (stop, then start with wait) takes a real second.
@@ -12,6 +15,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
+
+use tempfile::TempDir;
 
 use crate::common::smtp::{ReceivedMail, SmtpServer};
 use crate::common::{self, eventlistener, free_port, poll, venv_bin, wait_until, Supervisord, BIN};
@@ -111,6 +116,47 @@ fn wait_new_pid(sv: &Supervisord, name: &str, old: u32) -> u32 {
             sv.ctl(&["status"])
         )
     })
+}
+
+/// A self-signed certificate for 127.0.0.1 as a user makes one, `openssl req -x509` (which
+/// marks it as a CA: basicConstraints CA:TRUE), in a temp dir: `cert.pem` and `key.pem`.
+fn self_signed_certificate() -> TempDir {
+    let dir = common::tempdir();
+    let out = common::run(
+        Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+            .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
+            .args(["-keyout", "key.pem", "-out", "cert.pem", "-subj", "/CN=web"])
+            .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+            .current_dir(dir.path()),
+    );
+    assert!(
+        out.status.success(),
+        "openssl failed (is the openssl command installed?): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
+
+/// server.py's arguments for HTTPS with the certificate in `certs`.
+fn tls_args(certs: &TempDir) -> String {
+    format!(
+        "--tls {} {}",
+        certs.path().join("cert.pem").display(),
+        certs.path().join("key.pem").display()
+    )
+}
+
+fn https_url(port: u16, path: &str) -> String {
+    format!("https://127.0.0.1:{port}{path}")
+}
+
+/// How many TLS handshakes server `name` saw fail: a client that refuses the certificate
+/// sends no GET, so these count the checks.
+fn failed_handshakes(sv: &Supervisord, name: &str) -> usize {
+    sv.child_log(name, "stdout")
+        .matches("TLS handshake failed: ")
+        .count()
 }
 
 /// superlance's mail: To, our From/Date headers, and the subject.
@@ -430,6 +476,175 @@ fn any_restarts_programs_but_no_event_listener() {
 }
 
 #[test]
+fn an_untrusted_certificate_restarts_nothing_and_is_mailed_once() {
+    // Issue 16: superlance never verified certificates (B11), so a self-signed one worked;
+    // here it cannot be verified, which says nothing about the program's health.
+    let smtp = SmtpServer::start();
+    let certs = self_signed_certificate();
+    let port = free_port();
+    let url = https_url(port, "/health");
+    let sv = Supervisord::start(&format!(
+        "{}{}",
+        server("web", port, "ok", &tls_args(&certs), ""),
+        httpok(&format!("-p web -t 2 {} {url}", smtp_to(&smtp)))
+    ));
+    let listener = sv.wait_running("httpok", START);
+    let pid = sv.wait_running("web", START);
+    // Three checks, three TICKs, each refusing the certificate.
+    assert!(
+        wait_until(TICKS, || failed_handshakes(&sv, "web") >= 3),
+        "web saw {} failed handshakes:\n{}",
+        failed_handshakes(&sv, "web"),
+        sv.stderr_log("httpok")
+    );
+    // The worker mails after the handshake: give a third check's mail the time to arrive.
+    std::thread::sleep(Duration::from_secs(1));
+    sv.assert_still_running("web", pid);
+    assert_eq!(requests(&sv, "web"), Vec::<String>::new());
+
+    let mails = smtp.mails();
+    assert_eq!(mails.len(), 1, "{mails:#?}");
+    let m = &mails[0];
+    assert_mail(m, &format!("httpok: {url}: certificate not verified"));
+    assert!(
+        m.body.starts_with(&format!(
+            "error contacting {url}:\n\n {url}: TLS: the server's certificate could not be \
+             verified: it is a CA certificate (basicConstraints CA:TRUE"
+        )),
+        "{}",
+        m.body
+    );
+    for says in [
+        "nothing was restarted",
+        "--ca-file",
+        "SSL_CERT_FILE",
+        "--restart-on-tls-error",
+        "reported once",
+    ] {
+        assert!(m.body.contains(says), "{says:?} not in {}", m.body);
+    }
+    let log = sv.stderr_log("httpok");
+    let errors: Vec<&str> = log.lines().filter(|l| l.contains(" ERROR ")).collect();
+    assert_eq!(errors.len(), 1, "one ERROR line:\n{log}");
+    assert!(
+        errors[0].contains("certificate could not be verified") && errors[0].contains("--ca-file"),
+        "{}",
+        errors[0]
+    );
+    sv.assert_listener_up("httpok", listener);
+}
+
+#[test]
+fn a_certificate_trusted_with_ca_file_or_ssl_cert_file_is_checked() {
+    // Issue 16: the self-signed certificate itself, given with --ca-file to one listener and
+    // in SSL_CERT_FILE to another; each asks for its own path.
+    let smtp = SmtpServer::start();
+    let certs = self_signed_certificate();
+    let cert = certs.path().join("cert.pem");
+    let port = free_port();
+    let sv = Supervisord::start(&format!(
+        "{}{}{}",
+        server("web", port, "ok", &tls_args(&certs), ""),
+        eventlistener(
+            "by_ca_file",
+            &format!(
+                "httpok -p web -t 2 --ca-file {} {} {}",
+                cert.display(),
+                smtp_to(&smtp),
+                https_url(port, "/ca-file")
+            ),
+            "TICK_5"
+        ),
+        eventlistener(
+            "by_env",
+            &format!(
+                "httpok -p web -t 2 {} {}",
+                smtp_to(&smtp),
+                https_url(port, "/env")
+            ),
+            "TICK_5"
+        ) + &format!(
+            // SSL_CERT_DIR emptied: this machine's own may be set (it would add its CAs).
+            "environment=SSL_CERT_FILE=\"{}\",SSL_CERT_DIR=\"\"\n",
+            cert.display()
+        )
+    ));
+    let by_ca_file = sv.wait_running("by_ca_file", START);
+    let by_env = sv.wait_running("by_env", START);
+    let pid = sv.wait_running("web", START);
+    let asked = |path: &str| {
+        let line = format!("GET {path} User-Agent: httpok");
+        requests(&sv, "web").iter().filter(|r| **r == line).count()
+    };
+    assert!(
+        wait_until(TICKS, || asked("/ca-file") >= 3 && asked("/env") >= 3),
+        "web was asked {} times by --ca-file, {} by SSL_CERT_FILE; {} failed handshakes",
+        asked("/ca-file"),
+        asked("/env"),
+        failed_handshakes(&sv, "web")
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    sv.assert_still_running("web", pid);
+    assert_eq!(failed_handshakes(&sv, "web"), 0);
+    assert!(smtp.mails().is_empty(), "{:#?}", smtp.mails());
+    // What each trusts, said at start.
+    sv.wait_stderr_line(
+        "by_ca_file",
+        &["INFO", "trusting ", " and 1 of the CA file"],
+        START,
+    );
+    sv.wait_stderr_line(
+        "by_env",
+        &[
+            "INFO",
+            &format!(
+                "trusting 1 CA certificates of SSL_CERT_FILE={}",
+                cert.display()
+            ),
+        ],
+        START,
+    );
+    sv.assert_listener_up("by_ca_file", by_ca_file);
+    sv.assert_listener_up("by_env", by_env);
+}
+
+#[test]
+fn restart_on_tls_error_restarts_on_an_untrusted_certificate() {
+    let smtp = SmtpServer::start();
+    let certs = self_signed_certificate();
+    let port = free_port();
+    let url = https_url(port, "/health");
+    let sv = Supervisord::start(&format!(
+        "{}{}",
+        server("web", port, "ok", &tls_args(&certs), ""),
+        httpok(&format!(
+            "-p web -t 2 --restart-on-tls-error {} {url}",
+            smtp_to(&smtp)
+        ))
+    ));
+    let listener = sv.wait_running("httpok", START);
+    let old = some_pid(&sv, "web");
+    wait_new_pid(&sv, "web", old);
+    let m = wait_mail(&smtp, "web restarted");
+    // superlance's subject and action log, our client's words for the error.
+    assert_mail(&m, &format!("httpok: {url}: bad status returned"));
+    assert!(
+        m.body.starts_with(&format!(
+            "error contacting {url}:\n\n {url}: TLS: the server's certificate could not be \
+             verified: "
+        )) && m.body.trim_end().ends_with(
+            "Restarting selected processes ['web']\n\
+             web is in RUNNING state, restarting\n\
+             web restarted"
+        ),
+        "{}",
+        m.body
+    );
+    assert_eq!(requests(&sv, "web"), Vec::<String>::new());
+    sv.assert_listener_up("httpok", listener);
+}
+
+#[test]
 fn outside_supervisord_it_says_so_and_exits_1() {
     let out = Command::new(BIN)
         .args(["httpok", "-p", "web", "http://127.0.0.1:1/"])
@@ -457,6 +672,11 @@ fn usage_errors_exit_2() {
             "the URL must be the last argument",
         ),
         (&["ftp://h/"][..], "http"),
+        // Issue 16: checked at start, as --smtp-ca-file is.
+        (
+            &["--ca-file", "/nonexistent/ca.pem", "https://h/"][..],
+            "--ca-file: cannot use the CA file /nonexistent/ca.pem: cannot read it",
+        ),
     ] {
         let out = Command::new(BIN)
             .arg("httpok")

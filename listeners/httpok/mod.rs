@@ -10,12 +10,22 @@
 //! portably (B13); `-a` leaves listener pools and httpok itself alone (B8); an RPC fault is
 //! reported, never fatal; mail can go over SMTP (B16).
 //!
+//! Since certificates are verified, a server certificate that cannot be verified is no proof
+//! of an unhealthy program (issue 16): it is reported once and restarts nothing, unless
+//! `--restart-on-tls-error`; `--ca-file` (or `SSL_CERT_FILE`) trusts a self-signed or
+//! private-CA certificate.
+//!
 //! The check, the restarts and the mail run on a [`Background`] worker: `handle` answers
 //! supervisord at once, however slow the web server or a restart is (superlance #41).
-//! The decisions are in `check` (unit-tested with fakes), the core dumps in `gcore`.
+//! The decisions are in `check` (unit-tested with the doubles of `fakes`), the GET and its
+//! verdict in `probe`, the certificate failures in `certificate`, the core dumps in `gcore`.
 
+mod certificate;
 mod check;
+#[cfg(test)]
+mod fakes;
 mod gcore;
+mod probe;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -26,7 +36,7 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 
 use crate::background::{Background, Requested};
 use crate::event::Event;
-use crate::http::{self, Address, HttpError, Request, Response, Url};
+use crate::http::{Address, HttpError, Url};
 use crate::mail::options::{self, DEFAULT_SENDMAIL};
 use crate::mail::outbox::Outbox;
 use crate::mail::Mail;
@@ -36,8 +46,10 @@ use crate::runtime::{self, Listener};
 use crate::select::{self, Selection, Spec};
 use crate::Error;
 
-use check::{Policy, Report, Web, RETRY_INTERVAL};
+use certificate::Memory;
+use check::{Policy, Report};
 use gcore::Gcore;
+use probe::{HttpWeb, RETRY_INTERVAL};
 
 /// superlance's default `-g`.
 pub const DEFAULT_GCORE: &str = "/usr/bin/gcore -o";
@@ -58,6 +70,8 @@ const COREDIR: &str = "coredir";
 const EAGER: &str = "eager";
 const NOT_EAGER: &str = "not-eager";
 const NAME: &str = "name";
+const CA_FILE: &str = "ca-file";
+const RESTART_ON_TLS_ERROR: &str = "restart-on-tls-error";
 const SENDMAIL: &str = options::SENDMAIL_PROGRAM;
 const EMAIL: &str = options::EMAIL;
 
@@ -198,6 +212,25 @@ pub fn command() -> Command {
                 .help("Name this check in the mail subject: 'httpok [NAME]: ...'"),
         )
         .arg(
+            Arg::new(CA_FILE)
+                .long(CA_FILE)
+                .value_name("PEM")
+                .value_parser(clap::value_parser!(PathBuf))
+                .help(
+                    "Also trust the certificates in this PEM file for an https:// URL: a \
+                     self-signed server certificate, or a private CA",
+                ),
+        )
+        .arg(
+            Arg::new(RESTART_ON_TLS_ERROR)
+                .long(RESTART_ON_TLS_ERROR)
+                .action(ArgAction::SetTrue)
+                .help(
+                    "Restart when the server's certificate cannot be verified, as on a bad \
+                     status (by default that is reported once and restarts nothing)",
+                ),
+        )
+        .arg(
             Arg::new(URL)
                 .value_name("URL")
                 .required(true)
@@ -265,6 +298,7 @@ fn policy(m: &ArgMatches, own: Option<(String, String)>) -> Result<Policy, Error
             .get_one::<PathBuf>(COREDIR)
             .filter(|_| !gcore.trim().is_empty())
             .cloned(),
+        restart_on_tls_error: m.get_flag(RESTART_ON_TLS_ERROR),
     })
 }
 
@@ -290,6 +324,12 @@ fn url_is_last(m: &ArgMatches) -> Result<(), Error> {
 
 pub fn run(m: &ArgMatches) -> Result<(), Error> {
     let policy = policy(m, Selection::own_from_env())?;
+    // A CA file that cannot be used is a usage error now, as --smtp-ca-file's is.
+    let ca_file = m.get_one::<PathBuf>(CA_FILE).cloned();
+    let web = HttpWeb::new(ca_file.clone(), policy.timeout).map_err(|e| match e {
+        HttpError::CaFile { .. } => Error::Usage(format!("--ca-file: {e}")),
+        e => Error::Setup(e.to_string()),
+    })?;
     let options::PerEventMail {
         recipients,
         transport,
@@ -303,6 +343,7 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
     };
 
     log::info!("{}", describe(&policy, &cores));
+    web.log_trust(&policy.url, ca_file.is_some());
     if policy.programs.is_empty() && !policy.any {
         log::warn!(
             "no -p or -a given: a failed check is {} but nothing is restarted{}",
@@ -334,10 +375,11 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
         key: format!("httpok {}", policy.url),
     };
     let mut supervisor = supervisor;
-    let mut web = HttpWeb::default();
+    let mut web = web;
     let mut cores = cores;
+    let mut memory = Memory::default();
     let worker = Background::start("httpok check", move |()| {
-        if let Some(report) = policy.tick(&mut supervisor, &mut web, &mut cores) {
+        if let Some(report) = policy.tick(&mut memory, &mut supervisor, &mut web, &mut cores) {
             mailer.send(report);
         }
     })?;
@@ -385,38 +427,23 @@ fn describe(p: &Policy, cores: &Gcore) -> String {
     } else {
         "on every TICK event while a monitored process is RUNNING (-E)"
     };
+    let certificate = match (p.url.address(), p.restart_on_tls_error) {
+        (Address::Https { .. }, false) => {
+            "; a server certificate that cannot be verified is reported once and restarts \
+             nothing"
+        }
+        (Address::Https { .. }, true) => {
+            "; so does a server certificate that cannot be verified (--restart-on-tls-error)"
+        }
+        _ => "",
+    };
     format!(
         "checking {} {when}: GET within {} s, expecting status {}{body}; when that fails, \
-         restarting {targets}{dumps}",
+         restarting {targets}{dumps}{certificate}",
         p.url,
         p.timeout.as_secs(),
         codes.join(" or "),
     )
-}
-
-/// The real web: one GET with `User-Agent: httpok`, verified TLS with SNI ([`http::Client`]).
-#[derive(Debug, Default)]
-struct HttpWeb {
-    /// A client for the timeout last asked for (the TLS trust store is loaded once per client).
-    client: Option<(Duration, http::Client)>,
-}
-
-impl Web for HttpWeb {
-    fn get(&mut self, url: &Url, timeout: Duration) -> Result<Response, HttpError> {
-        let client = match &self.client {
-            Some((t, client)) if *t == timeout => client,
-            _ => {
-                let client = http::Client::new(http::Options {
-                    connect_timeout: timeout,
-                    timeout,
-                    user_agent: "httpok".to_owned(),
-                    ..http::Options::default()
-                })?;
-                &self.client.insert((timeout, client)).1
-            }
-        };
-        client.send(url, &Request::get(url.path()))
-    }
 }
 
 /// Hands a report to the outbox (the worker thread's side of it).
@@ -505,6 +532,7 @@ mod tests {
         assert_eq!(p.codes, [200]);
         assert_eq!(p.body, None);
         assert!(p.eager && !p.any && p.programs.is_empty());
+        assert!(!p.restart_on_tls_error);
         assert_eq!((p.name, p.coredir), (None, None));
     }
 
@@ -535,9 +563,13 @@ mod tests {
             "ops@example.com",
             "-s",
             "sendmail -t",
+            "--ca-file",
+            "/etc/ssl/private-ca.pem",
+            "--restart-on-tls-error",
             "https://example.com/",
         ])
         .unwrap();
+        assert!(p.restart_on_tls_error);
         assert_eq!(
             p.programs,
             [Spec::Name("web".into()), Spec::Group("shop".into())]
@@ -654,6 +686,20 @@ mod tests {
              RUNNING process except event listeners and httpok itself, after writing core \
              files to /c with \"/usr/bin/gcore -o\""
         );
+        let p = parse(&["-p", "web", "https://h/"]).unwrap();
+        assert!(
+            describe(&p, &cores).ends_with(
+                "restarting web (when RUNNING); a server certificate that cannot be verified \
+                 is reported once and restarts nothing"
+            ),
+            "{}",
+            describe(&p, &cores)
+        );
+        let p = parse(&["-p", "web", "--restart-on-tls-error", "https://h/"]).unwrap();
+        assert!(describe(&p, &cores).ends_with(
+            "restarting web (when RUNNING); so does a server certificate that cannot be \
+             verified (--restart-on-tls-error)"
+        ));
     }
 
     #[test]
