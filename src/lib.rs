@@ -23,6 +23,7 @@ pub mod http;
 pub mod legacy_argv;
 pub mod logging;
 pub mod mail;
+pub mod notify;
 pub mod procs;
 pub mod protocol;
 pub mod rpc;

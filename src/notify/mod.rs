@@ -1,0 +1,11 @@
+//! The delivery layer for every channel (issue 12): a listener composes a [`Notification`];
+//! each channel (mail, webhook, chat services, Alertmanager, a command) renders it in its own
+//! format and delivers it with the guarantees of the outbox (never blocking the protocol loop,
+//! retries, spool, flood control).
+//!
+//! Being reshaped out of `src/mail/`: today this holds the notification model that every
+//! channel renders.
+
+pub mod notification;
+
+pub use notification::{HttpPost, Kind, Notification};

@@ -1,0 +1,124 @@
+//! What a listener has to say, structured, so that each channel can say it in its own format:
+//! mail keeps superlance's subjects and bodies byte for byte (`subject`, `text`), a webhook
+//! gets every field as JSON, a chat service a short message, Alertmanager labels.
+
+use std::time::SystemTime;
+
+/// What a notification stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// One event: a crash, a restart, a failed check, a state change.
+    Event,
+    /// A problem is over (the program is RUNNING again): Alertmanager resolves the alert.
+    Resolved,
+    /// Several events told in one (a batch mailer's interval).
+    Batch,
+    /// What flood control or a full queue held back, counted and listed.
+    Digest,
+}
+
+impl Kind {
+    /// The name in the webhook schema (docs/notify.md).
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Event => "event",
+            Kind::Resolved => "resolved",
+            Kind::Batch => "batch",
+            Kind::Digest => "digest",
+        }
+    }
+}
+
+/// One notification, as a listener composes it. Fields that do not apply are `None`/empty
+/// (a batch or a digest has no single program; httpok's check has no state change).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    pub kind: Kind,
+    /// The listener that sent it: `crashmail`, `memmon`, `notify`, ...
+    pub listener: String,
+    /// `--hostname`, else the machine's name.
+    pub hostname: String,
+    /// The supervisord event behind it: `PROCESS_STATE_EXITED`, ...
+    pub event: Option<String>,
+    pub group: Option<String>,
+    /// The process name (`name` of `group:name`).
+    pub program: Option<String>,
+    /// State names as supervisord spells them: `RUNNING`, `EXITED`, `FATAL`, ...
+    pub from_state: Option<String>,
+    pub to_state: Option<String>,
+    pub pid: Option<u32>,
+    /// For an exit: whether supervisord expected it (`expected:1`).
+    pub expected: Option<bool>,
+    /// When it happened (the event, not the delivery).
+    pub time: SystemTime,
+    /// The mail subject (superlance's text); `None`: no Subject header (crashsms).
+    pub subject: Option<String>,
+    /// The mail body (superlance's text): what happened, in words.
+    pub text: String,
+    /// More lines worth showing after the text: crash context (exit status, stderr tail).
+    pub extra: Vec<String>,
+    /// What flood control counts against (the program's `group:name`); `None` is never held
+    /// back (a batch, a digest).
+    pub key: Option<String>,
+}
+
+impl Notification {
+    /// `group:name` when both are known, else whichever is.
+    pub fn namespec(&self) -> Option<String> {
+        match (&self.group, &self.program) {
+            (Some(g), Some(p)) => Some(format!("{g}:{p}")),
+            (None, Some(p)) => Some(p.clone()),
+            (Some(g), None) => Some(g.clone()),
+            (None, None) => None,
+        }
+    }
+
+    /// One line for a title or a log: the subject, else the text's first line.
+    pub fn summary(&self) -> String {
+        match &self.subject {
+            Some(s) => s.clone(),
+            None => self.text.lines().next().unwrap_or("").to_owned(),
+        }
+    }
+}
+
+/// An HTTP request a channel sends: the JSON (or text) body and its headers, to `url`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpPost {
+    pub url: String,
+    /// Besides `Content-Type` and `Content-Length`, which the client writes.
+    pub headers: Vec<(String, String)>,
+    pub content_type: String,
+    pub body: Vec<u8>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespec_and_summary() {
+        let mut n = Notification {
+            kind: Kind::Event,
+            listener: "crashmail".into(),
+            hostname: "host1".into(),
+            event: Some("PROCESS_STATE_EXITED".into()),
+            group: Some("web".into()),
+            program: Some("web_01".into()),
+            from_state: Some("RUNNING".into()),
+            to_state: Some("EXITED".into()),
+            pid: Some(4242),
+            expected: Some(false),
+            time: SystemTime::UNIX_EPOCH,
+            subject: None,
+            text: "first line\nsecond".into(),
+            extra: vec![],
+            key: Some("web:web_01".into()),
+        };
+        assert_eq!(n.namespec().as_deref(), Some("web:web_01"));
+        assert_eq!(n.summary(), "first line");
+        n.subject = Some("web_01 crashed".into());
+        assert_eq!(n.summary(), "web_01 crashed");
+        assert_eq!(Kind::Digest.name(), "digest");
+    }
+}
