@@ -8,6 +8,17 @@
 //!
 //! Ambiguous abbreviations (several superlance spellings), prefixes of our own options, and
 //! httpok's extra operands remain usage errors (exit 2).
+//!
+//! Then the mail as superlance wrote it: local names (`-m root`, `-t ops`, `-f supervisor`),
+//! the sender from the sendmail command's `-f`, no From of ours through sendmail, plain 7bit
+//! text with MIME-Version and LF line ends, and a relay whose certificate cannot be verified.
+//!
+//! Issue 16's points that need a running supervisord are proven beside their listener:
+//! memmon's restart mail with its time zone, on one unencoded line (tests/memmon.rs,
+//! `programs_over_their_limit_are_restarted_and_mailed...`); httpok on a self-signed HTTPS URL: no restart, one mail,
+//! `--ca-file`, `SSL_CERT_FILE`, `--restart-on-tls-error` (tests/httpok.rs); VmRSS
+//! (src/procs.rs unit tests, read against /proc/self/status); 8-bit bodies and the STARTTLS
+//! fallback at the transport (tests/mail.rs).
 
 use std::fs;
 use std::path::Path;
