@@ -15,10 +15,10 @@
 //!
 //! Issue 16's points that need a running supervisord are proven beside their listener:
 //! memmon's restart mail with its time zone, on one unencoded line (tests/memmon.rs,
-//! `programs_over_their_limit_are_restarted_and_mailed...`); httpok on a self-signed HTTPS URL: no restart, one mail,
-//! `--ca-file`, `SSL_CERT_FILE`, `--restart-on-tls-error` (tests/httpok.rs); VmRSS
-//! (src/procs.rs unit tests, read against /proc/self/status); 8-bit bodies and the STARTTLS
-//! fallback at the transport (tests/mail.rs).
+//! `programs_over_their_limit_are_restarted_and_mailed...`); httpok on a self-signed HTTPS
+//! URL: no restart, one mail, `--ca-file`, `SSL_CERT_FILE`, `--restart-on-tls-error`
+//! (tests/httpok.rs); VmRSS (src/procs.rs unit tests, read against /proc/self/status); 8-bit
+//! bodies and the STARTTLS fallback at the transport (tests/mail.rs).
 
 use std::fs;
 use std::path::Path;
