@@ -14,6 +14,7 @@
 pub mod background;
 pub mod batch;
 pub mod command;
+pub mod crash_context;
 pub mod dispatch;
 pub mod error;
 pub mod event;

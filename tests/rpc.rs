@@ -271,3 +271,58 @@ fn nothing_listening_says_so() {
     assert!(matches!(e, RpcError::Unreachable { .. }), "{e:?}");
     assert!(e.to_string().contains("connection refused"), "{e}");
 }
+
+/// Issue 12, crash context (`--tail`): a program that writes to stderr and exits 3; the
+/// context says the status and its last stderr lines, read back from supervisord. A program
+/// with `redirect_stderr=true` has its tail read from the stdout log.
+#[test]
+fn crash_context_has_the_exit_status_and_the_stderr_tail() {
+    use superlance::crash_context::gather;
+    let sv = Supervisord::start(
+        "[program:dies]\n\
+         command=sh -c 'echo starting; for i in 1 2 3 4 5; do echo \"err line $i\" >&2; done; exit 3'\n\
+         startsecs=0\n\
+         autorestart=false\n\
+         \n\
+         [program:merged]\n\
+         command=sh -c 'echo \"to stderr, merged\" >&2; exit 4'\n\
+         startsecs=0\n\
+         autorestart=false\n\
+         redirect_stderr=true\n",
+    );
+    let mut client = unix_client(&sv);
+    for name in ["dies", "merged"] {
+        let exited = wait_until(WAIT, || {
+            client
+                .get_process_info(name)
+                .is_ok_and(|p| p.statename == "EXITED")
+        });
+        assert!(exited, "{name} never EXITED: {}", sv.ctl(&["status"]));
+    }
+    let lines = gather(&mut client, "dies", None, 3);
+    assert_eq!(lines[0], "Exit status: 3", "{lines:#?}");
+    assert!(
+        lines[1].starts_with("Last 3 lines of stderr (") && lines[1].ends_with("):"),
+        "{lines:#?}"
+    );
+    assert_eq!(
+        lines[2..],
+        ["| err line 3", "| err line 4", "| err line 5"],
+        "{lines:#?}"
+    );
+    let lines = gather(&mut client, "merged", None, 3);
+    assert_eq!(lines[0], "Exit status: 4", "{lines:#?}");
+    assert!(
+        lines[1].starts_with("Last 1 lines of stdout ("),
+        "{lines:#?}"
+    );
+    assert_eq!(lines[2], "| to stderr, merged", "{lines:#?}");
+    // Unreachable supervisord: one line saying why, no error.
+    let mut gone = Client::new("unix:///nonexistent/supervisor.sock", None).unwrap();
+    let lines = gather(&mut gone, "dies", None, 3);
+    assert_eq!(lines.len(), 1);
+    assert!(
+        lines[0].starts_with("Crash context unavailable: "),
+        "{lines:#?}"
+    );
+}
