@@ -30,6 +30,7 @@ pub mod protocol;
 pub mod rpc;
 pub mod runtime;
 pub mod select;
+pub mod template;
 pub mod time;
 
 // The listeners live in their own top-level folder (one file per listener, as the design card
