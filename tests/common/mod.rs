@@ -19,7 +19,9 @@
 #![allow(dead_code)] // a toolbox shared by several test modules: not each uses every helper
 
 pub mod crash;
+pub mod fixture_server;
 pub mod pipe;
+pub mod receiver;
 pub mod smtp;
 
 use std::ffi::OsString;

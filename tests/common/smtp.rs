@@ -12,14 +12,13 @@
 //! to the server ([`SmtpServer::sendmail_command`]). The server is killed on drop.
 
 use std::fs;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use tempfile::TempDir;
 
-use super::{poll, run, tempdir, venv_bin, wait_until};
+use super::{fixture_server, poll, run, tempdir, venv_bin, wait_until};
 
 /// The fixtures: smtpd.py and sendmail.py.
 fn fixture(name: &str) -> PathBuf {
@@ -280,19 +279,8 @@ impl SmtpServer {
     }
 
     fn launch(&mut self) {
-        let python = venv_bin("python");
         let dir = self.dir.path();
-        let ready = dir.join("ready");
-        let _ = fs::remove_file(&ready);
-        let log = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join("smtpd.log"))
-            .unwrap_or_else(|e| panic!("cannot open smtpd.log: {e}"));
-        let log2 = log
-            .try_clone()
-            .unwrap_or_else(|e| panic!("cannot dup smtpd.log: {e}"));
-        let mut cmd = Command::new(&python);
+        let mut cmd = Command::new(venv_bin("python"));
         cmd.arg(fixture("smtpd.py"))
             .arg("--dir")
             .arg(dir)
@@ -324,31 +312,8 @@ impl SmtpServer {
         if o.silent {
             cmd.arg("--silent");
         }
-        cmd.stdin(Stdio::null()).stdout(log).stderr(log2);
-        // SAFETY: only prctl(2), async-signal-safe, between fork and exec.
-        unsafe {
-            cmd.pre_exec(|| {
-                // A test process killed without dropping us takes the server along.
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", python.display()));
-        let port = poll(Duration::from_secs(20), || {
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("smtpd.py exited at startup ({status}):\n{}", self.log());
-            }
-            fs::read_to_string(&ready).ok()?.trim().parse::<u16>().ok()
-        });
-        let Some(port) = port else {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("smtpd.py did not listen within 20 s:\n{}", self.log());
-        };
+        let (child, port) =
+            fixture_server::launch(cmd, &dir.join("smtpd.log"), &dir.join("ready"), "smtpd.py");
         assert!(
             self.port == 0 || self.port == port,
             "smtpd.py restarted on port {port} instead of {}",
