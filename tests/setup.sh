@@ -6,6 +6,8 @@
 # Creates a venv (python3 -m venv) and installs into it, at pinned versions:
 #   supervisor==4.3.0   the real supervisord/supervisorctl the end-to-end tests start
 #   aiosmtpd==1.4.6     an SMTP server for the mail-sending listeners' tests
+# and, from Debian's packages where this machine allows (root, apt-get): prometheus-alertmanager
+# (a real Alertmanager for the notification tests) and prometheus (promtool).
 # Idempotent: a venv that already has both at these versions is left alone. It prints what it
 # did. A new machine needs only python3 (3.11 here) with its venv module, and PyPI.
 #
@@ -75,5 +77,19 @@ fi
 if ! command -v openssl >/dev/null 2>&1; then
     echo "setup: installing openssl (apt-get)"
     apt-get update -qq && apt-get install -y -qq openssl >/dev/null
+fi
+# The notification and metrics tests talk to a real Alertmanager and check their output with
+# promtool: Debian's prometheus-alertmanager and prometheus packages, installed where this
+# machine can (root with apt-get). Where it cannot, those tests say so and name the package.
+if ! command -v prometheus-alertmanager >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "setup: installing prometheus-alertmanager and prometheus (apt-get)"
+        if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+                --no-install-recommends prometheus-alertmanager prometheus >/dev/null; }; then
+            echo "setup: could not install prometheus-alertmanager/prometheus; the tests that need them will say so" >&2
+        fi
+    else
+        echo "setup: prometheus-alertmanager/prometheus not installed (needs root and apt-get); the tests that need them will say so"
+    fi
 fi
 echo "setup: $("$venv/bin/supervisord" --version | sed 's/^/supervisord /') ready in $venv"

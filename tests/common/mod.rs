@@ -18,6 +18,7 @@
 //! never a skip.
 #![allow(dead_code)] // a toolbox shared by several test modules: not each uses every helper
 
+pub mod alertmanager;
 pub mod crash;
 pub mod fixture_server;
 pub mod pipe;
