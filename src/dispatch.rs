@@ -138,6 +138,8 @@ pub fn main() -> ExitCode {
     match args.get(1).and_then(|a| a.to_str()) {
         Some("--install") => install_main(&args[2..]),
         Some("--generate") => crate::generate::main(&args[2..]),
+        // Not a listener: `--list` leaves it out (issue 13).
+        Some("entrypoint") => crate::entrypoint::main(&args[2..]),
         Some(first) if !first.starts_with('-') && first != "help" => match entry(first) {
             Some(e) => run_listener(e, &args[1..]),
             None => unknown(first),

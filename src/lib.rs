@@ -16,6 +16,7 @@ pub mod batch;
 pub mod command;
 pub mod crash_context;
 pub mod dispatch;
+pub mod entrypoint;
 pub mod error;
 pub mod event;
 pub mod generate;
