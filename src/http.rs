@@ -1,7 +1,9 @@
 //! A small blocking HTTP/1.1 client: one request per connection, over TCP, TLS or a Unix
-//! socket. Two users: the supervisord XML-RPC client ([`crate::rpc`]), which must speak HTTP
+//! socket. Three users: the supervisord XML-RPC client ([`crate::rpc`]), which must speak HTTP
 //! over supervisord's Unix socket (no maintained Rust HTTP client does that without an async
-//! runtime), and httpok's health checks (`http://`, `https://`).
+//! runtime), httpok's health checks (`http://`, `https://`), and the notification channels
+//! of issue 12 (webhook, Slack, Discord, Teams, Telegram, ntfy, Alertmanager), which POST
+//! through [`post::deliver`].
 //!
 //! Theory of operation. [`Client::send`] connects, writes the whole request with
 //! `Connection: close`, reads one response ([`response::read_response`], pure over `BufRead`)
@@ -25,16 +27,23 @@
 //! the store). The trust store is loaded on the first `https` request, so a client that only
 //! talks to a Unix socket never reads it.
 //!
+//! Proxies ([`Options::proxy`], none by default; [`proxy`] says which requests take one):
+//! `http` is sent to the proxy with the absolute URL as its target, `https` goes through a
+//! CONNECT tunnel and then TLS with the server itself, verified as without a proxy.
+//!
 //! Errors ([`HttpError`]) tell apart what a caller acts on differently: nothing listening
 //! (refused, or no socket file), timeout, a certificate that could not be verified, other TLS
-//! failures, a malformed or oversized response, other I/O.
-//! Each message names the URL and says what to check.
-
+//! failures, a proxy that refused the tunnel, a malformed or oversized response, other I/O.
+//! Each message names the URL (only its origin when it was parsed as a secret, see [`url`]),
+//! the proxy if one was used, and says what to check.
 //!
 //! The parts: [`url`] (what a URL names), [`request`] (the bytes we send), `connect` (sockets,
-//! TLS and the deadline), [`response`] (the bytes we read), `tls` (what is trusted).
+//! proxies, TLS and the deadline), [`response`] (the bytes we read), `tls` (what is trusted),
+//! [`proxy`] (which proxy), [`post`] (a notification's POST and what its answer means).
 
 mod connect;
+pub mod post;
+pub mod proxy;
 pub mod request;
 pub mod response;
 mod tls;
@@ -47,6 +56,8 @@ use std::time::{Duration, Instant};
 
 use rustls::pki_types::CertificateDer;
 
+pub use post::{deliver, Post, PostError};
+pub use proxy::{Proxies, Proxy};
 pub use request::Request;
 pub use response::{Limits, Response};
 pub use tls::Trust;
@@ -70,6 +81,9 @@ pub struct Options {
     /// PEM CA certificates trusted for `https` besides the system's.
     pub ca_file: Option<PathBuf>,
     pub user_agent: String,
+    /// Which requests go through a proxy; none by default ([`Proxies::from_env`] reads
+    /// `--proxy` and the environment, for the notification channels).
+    pub proxy: Proxies,
 }
 
 impl Default for Options {
@@ -81,11 +95,12 @@ impl Default for Options {
             max_body: 16 * 1024 * 1024,
             ca_file: None,
             user_agent: concat!("superlance/", env!("CARGO_PKG_VERSION")).to_owned(),
+            proxy: Proxies::none(),
         }
     }
 }
 
-/// Why a request failed. Every message names the URL.
+/// Why a request failed. Every message names the URL (its origin only if secret).
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
     #[error("invalid URL {url:?}: {reason}")]
@@ -111,6 +126,13 @@ pub enum HttpError {
     /// there is nothing to verify it with: says nothing about the server's health.
     #[error("{url}: TLS: the server's certificate could not be verified: {reason}")]
     Certificate { url: String, reason: String },
+    /// The proxy would not open a tunnel to the server: it answered CONNECT with `status`.
+    #[error("{url}: the proxy refused to connect to the server: {status} {reason}{}", proxy_hint(*.status))]
+    Proxy {
+        url: String,
+        status: u16,
+        reason: String,
+    },
     #[error("{url}: malformed HTTP response: {reason}")]
     Malformed { url: String, reason: String },
     #[error("{url}: the response {what} is larger than the limit of {limit} bytes; refused")]
@@ -137,6 +159,21 @@ impl HttpError {
     /// is, is not known.
     pub fn is_certificate(&self) -> bool {
         matches!(self, HttpError::Certificate { .. })
+    }
+}
+
+/// What to check when a proxy refuses a tunnel.
+fn proxy_hint(status: u16) -> &'static str {
+    match status {
+        407 => {
+            " (the proxy wants credentials: give them in the proxy URL, \
+                http://user:password@host:port)"
+        }
+        403 => {
+            " (the proxy does not allow this server or port: ask its administrator, or \
+                list the server in NO_PROXY)"
+        }
+        _ => " (can the proxy reach the server?)",
     }
 }
 
@@ -192,13 +229,19 @@ impl Client {
     /// Send `request` to `url`'s address and read the response, whatever its status.
     pub fn send(&self, url: &Url, request: &Request) -> Result<Response, HttpError> {
         let deadline = Instant::now() + self.options.timeout;
-        let head = request.head(url, &self.options.user_agent)?;
-        let stage = |during| {
-            let url = url.to_string();
-            let timeout = self.options.timeout;
-            move |e: io::Error| classify(url, during, timeout, e)
+        let proxy = self.options.proxy.for_url(url);
+        // What errors name: the URL (only its origin if secret), and the proxy if any.
+        let label = match proxy {
+            Some(p) => format!("{url} (through the proxy {p})"),
+            None => url.to_string(),
         };
-        let mut stream = self.connect(url, deadline)?;
+        let head = request.head(url, &self.options.user_agent, proxy)?;
+        let stage = |during| {
+            let label = label.clone();
+            let timeout = self.options.timeout;
+            move |e: io::Error| classify(label, during, timeout, e)
+        };
+        let mut stream = self.connect(url, proxy, &label, deadline)?;
         let mut message = head;
         message.extend_from_slice(request.body);
         stream
@@ -212,16 +255,8 @@ impl Client {
         let mut reader = BufReader::new(stream);
         let head_request = request.method.eq_ignore_ascii_case("HEAD");
         response::read_response(&mut reader, limits, head_request).map_err(|e| match e {
-            ParseError::Malformed(reason) => HttpError::Malformed {
-                url: url.to_string(),
-                reason,
-            },
-            ParseError::TooLarge { what, limit } => HttpError::TooLarge {
-                url: url.to_string(),
-                what,
-                limit,
-            },
             ParseError::Io(e) => stage("reading the response")(e),
+            other => connect::parse_error(&label, other),
         })
     }
 }

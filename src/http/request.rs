@@ -5,7 +5,7 @@
 
 use base64::Engine as _;
 
-use super::{HttpError, Url};
+use super::{Address, HttpError, Proxy, Url};
 
 /// One request. Build with [`Request::get`] or [`Request::post`], then add to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,12 +52,23 @@ impl<'a> Request<'a> {
     }
 
     /// The request's bytes up to the body. Refuses CR, LF and NUL in any part of it: they
-    /// would let a configured value inject header lines.
-    pub(super) fn head(&self, url: &Url, user_agent: &str) -> Result<Vec<u8>, HttpError> {
+    /// would let a configured value inject header lines. Through a `proxy` (plain `http` only:
+    /// `https` goes through a CONNECT tunnel and is sent as to the server) the request target
+    /// is the absolute URL, with the proxy's credentials (RFC 9112 §3.2.2).
+    pub(super) fn head(
+        &self,
+        url: &Url,
+        user_agent: &str,
+        proxy: Option<&Proxy>,
+    ) -> Result<Vec<u8>, HttpError> {
         let mut fields = vec![
             ("Host".to_owned(), url.host_header()),
             ("User-Agent".to_owned(), user_agent.to_owned()),
         ];
+        let proxy = proxy.filter(|_| matches!(url.address(), Address::Http { .. }));
+        if let Some(credentials) = proxy.and_then(Proxy::authorization) {
+            fields.push(("Proxy-Authorization".to_owned(), credentials.to_owned()));
+        }
         if let Some((user, password)) = self.basic_auth {
             let token =
                 base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
@@ -82,15 +93,25 @@ impl<'a> Request<'a> {
                 reason: format!("bad method {:?}", self.method),
             });
         }
-        if unsafe_text(self.path) || self.path.contains(' ') || self.path.is_empty() {
+        if unsafe_text(self.path) || self.path.contains(' ') || !self.path.starts_with('/') {
             return Err(HttpError::BadRequest {
                 url: url.to_string(),
-                reason: format!("bad request target {:?}", self.path),
+                // A secret URL's path holds its secret.
+                reason: if url.is_secret() {
+                    "bad request target (not shown: the URL is secret)".to_owned()
+                } else {
+                    format!("bad request target {:?}", self.path)
+                },
             });
         }
-        let mut head = format!("{} {} HTTP/1.1\r\n", self.method, self.path);
+        let target = match proxy {
+            Some(_) => format!("http://{}{}", url.host_header(), self.path),
+            None => self.path.to_owned(),
+        };
+        let mut head = format!("{} {target} HTTP/1.1\r\n", self.method);
         for (name, value) in fields {
-            if unsafe_text(&name) || name.contains(':') || unsafe_text(&value) {
+            let bad_name = name.is_empty() || name.contains(|c: char| !c.is_ascii_graphic());
+            if bad_name || name.contains(':') || unsafe_text(&value) {
                 return Err(bad(&format!("header {name:?}")));
             }
             head.push_str(&format!("{name}: {value}\r\n"));
