@@ -28,7 +28,7 @@ use super::{Address, Client, HttpError, Request, Response, Url};
 
 /// One POST, as a channel renders it (borrowed from `crate::notify::HttpPost`, which this
 /// module does not name so that the arrows run one way: notify uses http).
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct Post<'a> {
     /// `http://` or `https://`; a secret (only its origin is ever shown).
     pub url: &'a str,
@@ -37,6 +37,19 @@ pub struct Post<'a> {
     pub headers: &'a [(String, String)],
     pub content_type: &'a str,
     pub body: &'a [u8],
+}
+
+impl std::fmt::Debug for Post<'_> {
+    /// Without the URL's path and query or the headers' values: they hold secrets.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("Post")
+            .field("url", &super::url::origin_of(self.url))
+            .field("headers", &names)
+            .field("content_type", &self.content_type)
+            .field("body_len", &self.body.len())
+            .finish()
+    }
 }
 
 /// Why a POST was not delivered, and whether trying again may help. The message names the
@@ -152,22 +165,22 @@ pub fn deliver(client: &Client, post: &Post<'_>) -> Result<(), PostError> {
         Some(p) => format!("{url} (through the proxy {p})"),
         None => url.to_string(),
     };
-    let response = client.send(&url, &request).map_err(|e| match e {
-        HttpError::BadUrl { .. } | HttpError::BadRequest { .. } | HttpError::CaFile { .. } => {
-            PostError::Permanent {
-                message: e.to_string(),
-            }
-        }
-        other => PostError::transient(other.to_string()),
-    })?;
     let secrets = secrets(&url, post);
-    classify(
-        &label,
-        &response,
-        proxy.is_some(),
-        &secrets,
-        SystemTime::now(),
-    )
+    // The client's messages name only the origin, but may quote what a server sent, and a
+    // server that is not HTTP (an echo service on the wrong port) may send our request back.
+    let response = client.send(&url, &request).map_err(|e| {
+        let message = blank(&e.to_string(), &secrets);
+        match e {
+            HttpError::BadUrl { .. } | HttpError::BadRequest { .. } | HttpError::CaFile { .. } => {
+                PostError::Permanent { message }
+            }
+            _ => PostError::transient(message),
+        }
+    })?;
+    // A plain-http request through a proxy may be answered by the proxy itself; an https
+    // one is answered by the server, through the tunnel.
+    let proxied = proxy.is_some() && matches!(url.address(), Address::Http { .. });
+    classify(&label, &response, proxied, &secrets, SystemTime::now())
 }
 
 /// The verdict on a response; see the module documentation. `proxied`: the request went
@@ -181,7 +194,8 @@ fn classify(
     now: SystemTime,
 ) -> Result<(), PostError> {
     let status = response.status;
-    let line = format!("HTTP {status} {}", printable(&response.reason, 80));
+    let reason = printable(&blank(&response.reason, secrets), 80);
+    let line = format!("HTTP {status} {reason}");
     let line = line.trim_end();
     let excerpt = excerpt(&response.body, secrets);
     let said = if excerpt.is_empty() {
@@ -261,11 +275,18 @@ fn secrets(url: &Url, post: &Post<'_>) -> Vec<String> {
 
 /// At most 200 characters of a response body, on one line, secrets blanked out.
 fn excerpt(body: &[u8], secrets: &[String]) -> String {
-    let mut text = String::from_utf8_lossy(body).into_owned();
+    printable(&blank(&String::from_utf8_lossy(body), secrets), 200)
+}
+
+/// `text` with every secret replaced by `[secret]`.
+fn blank(text: &str, secrets: &[String]) -> String {
+    let mut text = text.to_owned();
     for secret in secrets {
-        text = text.replace(secret.as_str(), "[secret]");
+        if text.contains(secret.as_str()) {
+            text = text.replace(secret.as_str(), "[secret]");
+        }
     }
-    printable(&text, 200)
+    text
 }
 
 /// `text` on one line (runs of white space and control characters as one space), at most
@@ -518,6 +539,40 @@ mod tests {
         assert!(
             e.message().contains("redirects to https://new.example,"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn a_server_that_echoes_the_request_is_not_quoted_with_its_secrets() {
+        // Not HTTP: a line service on the wrong port that says back what it got.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let _server = thread::spawn(move || {
+            let (socket, _) = listener.accept().unwrap();
+            let request = read_test_request(&socket);
+            (&socket).write_all(&request).unwrap();
+        });
+        let e = post_to(&client(5000), &format!("http://127.0.0.1:{port}")).unwrap_err();
+        assert_no_secret(&e);
+        assert!(!e.is_permanent());
+        assert!(
+            e.message().contains(
+                "malformed HTTP response: not an HTTP/1.x status line: \"POST [secret] HTTP/1.1\""
+            ),
+            "{e}"
+        );
+        let headers = headers();
+        let url = format!("https://h.example/services/{TOKEN}");
+        let post = Post {
+            url: &url,
+            headers: &headers,
+            content_type: "text/plain",
+            body: b"",
+        };
+        let debug = format!("{post:?}");
+        assert!(
+            !debug.contains(TOKEN) && debug.contains("https://h.example"),
+            "{debug}"
         );
     }
 
