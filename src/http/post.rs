@@ -893,4 +893,20 @@ mod tests {
         assert_eq!(head, b"HTTP/1.1 200 OK\r\n\r\n");
         assert_eq!(bytes, b"TLS bytes");
     }
+
+    proptest::proptest! {
+        /// Any Retry-After value or URL text: no panic, and a secret URL's error never shows
+        /// its path.
+        #[test]
+        fn any_text_is_read_without_panic(
+            value in "\\PC{0,40}",
+            authority in "[a-zA-Z0-9:@.\\[\\]%-]{0,30}",
+        ) {
+            let _ = retry_after(&value, SystemTime::now());
+            let _ = http_date(&value);
+            if let Err(e) = Url::parse_secret(&format!("https://{authority}/SECRET?{value}")) {
+                proptest::prop_assert!(!e.to_string().contains("SECRET"), "{}", e);
+            }
+        }
+    }
 }

@@ -584,4 +584,22 @@ mod tests {
         .unwrap();
         assert_eq!(proxied(&p, "https://hooks.slack.com/"), None);
     }
+
+    proptest::proptest! {
+        /// Whatever the environment holds, reading it and choosing a proxy never panics, and
+        /// a proxy URL's user information never shows in an error.
+        #[test]
+        fn any_text_is_read_without_panic(
+            text in "[a-zA-Z0-9:/@%.,*\\[\\] _-]{0,60}",
+            host in "[a-z0-9.:-]{1,20}",
+            port in 1u16..,
+        ) {
+            let no_proxy = NoProxy::parse(&text);
+            let _ = no_proxy.matches(&host, port);
+            if let Err(e) = Proxy::parse(&format!("http://user:SECRET@{text}")) {
+                proptest::prop_assert!(!e.to_string().contains("SECRET"), "{}", e);
+            }
+            let _ = Proxies::from_vars(None, |_| Some(text.clone()));
+        }
+    }
 }
