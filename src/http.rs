@@ -1,7 +1,9 @@
 //! A small blocking HTTP/1.1 client: one request per connection, over TCP, TLS or a Unix
-//! socket. Two users: the supervisord XML-RPC client ([`crate::rpc`]), which must speak HTTP
+//! socket. Three users: the supervisord XML-RPC client ([`crate::rpc`]), which must speak HTTP
 //! over supervisord's Unix socket (no maintained Rust HTTP client does that without an async
-//! runtime), and httpok's health checks (`http://`, `https://`).
+//! runtime), httpok's health checks (`http://`, `https://`), and the notification channels
+//! of issue 12 (webhook, Slack, Discord, Teams, Telegram, ntfy, Alertmanager), which POST
+//! through [`post::deliver`].
 //!
 //! Theory of operation. [`Client::send`] connects, writes the whole request with
 //! `Connection: close`, reads one response ([`response::read_response`], pure over `BufRead`)
@@ -25,268 +27,44 @@
 //! the store). The trust store is loaded on the first `https` request, so a client that only
 //! talks to a Unix socket never reads it.
 //!
+//! Proxies ([`Options::proxy`], none by default; [`proxy`] says which requests take one):
+//! `http` is sent to the proxy with the absolute URL as its target, `https` goes through a
+//! CONNECT tunnel and then TLS with the server itself, verified as without a proxy.
+//!
 //! Errors ([`HttpError`]) tell apart what a caller acts on differently: nothing listening
 //! (refused, or no socket file), timeout, a certificate that could not be verified, other TLS
-//! failures, a malformed or oversized response, other I/O.
-//! Each message names the URL and says what to check.
+//! failures, a proxy that refused the tunnel, a malformed or oversized response, other I/O.
+//! Each message names the URL (only its origin when it was parsed as a secret, see [`url`]),
+//! the proxy if one was used, and says what to check.
+//!
+//! The parts: [`url`] (what a URL names), [`request`] (the bytes we send), `connect` (sockets,
+//! proxies, TLS and the deadline), [`response`] (the bytes we read), `tls` (what is trusted),
+//! [`proxy`] (which proxy), [`post`] (a notification's POST and what its answer means).
 
+mod connect;
+pub mod post;
+pub mod proxy;
+pub mod request;
 pub mod response;
 mod tls;
+pub mod url;
 
-use std::fmt;
-use std::io::{self, BufReader, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
-use std::os::unix::net::UnixStream;
+use std::io::{self, BufReader, Write};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::CertificateDer;
 
+pub use post::{deliver, Post, PostError};
+pub use proxy::{Proxies, Proxy};
+pub use request::Request;
 pub use response::{Limits, Response};
 pub use tls::Trust;
+pub use url::{Address, Url};
 
+use connect::classify;
 use response::ParseError;
-
-/// Where a request goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Address {
-    /// Plain TCP. `host` is a name or an IP address (IPv6 without brackets).
-    Http { host: String, port: u16 },
-    /// TLS over TCP.
-    Https { host: String, port: u16 },
-    /// A Unix stream socket.
-    Unix(PathBuf),
-}
-
-/// A parsed `http://host[:port][/path]`, `https://...` or `unix:///path/to.sock` URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Url {
-    address: Address,
-    /// The request target for this URL: path and query, `/` if none (always `/` for unix).
-    path: String,
-    text: String,
-}
-
-impl Url {
-    /// Parse `text`. Schemes: `http`, `https`, `unix` (case-insensitive). A fragment is
-    /// dropped; user information (`user:pass@`) is refused, credentials are passed apart.
-    pub fn parse(text: &str) -> Result<Url, HttpError> {
-        let bad = |reason: &str| HttpError::BadUrl {
-            url: text.to_owned(),
-            reason: reason.to_owned(),
-        };
-        if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(bad("it contains white space or control characters"));
-        }
-        let Some((scheme, rest)) = text.split_once("://") else {
-            return Err(bad(
-                "expected http://host:port, https://host:port or unix:///path",
-            ));
-        };
-        let scheme = scheme.to_ascii_lowercase();
-        if scheme == "unix" {
-            if rest.is_empty() {
-                return Err(bad(
-                    "unix:// needs a socket path, as in unix:///run/supervisor.sock",
-                ));
-            }
-            return Ok(Url {
-                address: Address::Unix(PathBuf::from(rest)),
-                path: "/".to_owned(),
-                text: text.to_owned(),
-            });
-        }
-        let tls = match scheme.as_str() {
-            "http" => false,
-            "https" => true,
-            _ => return Err(bad("the scheme must be http, https or unix")),
-        };
-        let rest = rest.split('#').next().unwrap_or_default();
-        let split = rest.find(['/', '?']).unwrap_or(rest.len());
-        let (authority, path) = rest.split_at(split);
-        if authority.contains('@') {
-            return Err(bad("user information in the URL is not supported"));
-        }
-        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let Some((host, after)) = v6.split_once(']') else {
-                return Err(bad("an IPv6 address needs its closing ]"));
-            };
-            (host, after.strip_prefix(':'))
-        } else {
-            match authority.rsplit_once(':') {
-                Some((host, port)) => (host, Some(port)),
-                None => (authority, None),
-            }
-        };
-        if host.is_empty() {
-            return Err(bad("no host name"));
-        }
-        let port = match port {
-            None | Some("") => {
-                if tls {
-                    443
-                } else {
-                    80
-                }
-            }
-            Some(p) => p
-                .parse::<u16>()
-                .ok()
-                .filter(|&p| p != 0)
-                .ok_or_else(|| bad("the port must be a number from 1 to 65535"))?,
-        };
-        let host = host.to_owned();
-        let path = match path {
-            "" => "/".to_owned(),
-            p if p.starts_with('?') => format!("/{p}"),
-            p => p.to_owned(),
-        };
-        Ok(Url {
-            address: if tls {
-                Address::Https { host, port }
-            } else {
-                Address::Http { host, port }
-            },
-            path,
-            text: text.to_owned(),
-        })
-    }
-
-    pub fn address(&self) -> &Address {
-        &self.address
-    }
-
-    /// The request target the URL names (`/` when it names none).
-    pub fn path(&self) -> &str {
-        &self.path
-    }
-
-    /// The URL as given.
-    pub fn as_str(&self) -> &str {
-        &self.text
-    }
-
-    /// The `Host` header: `localhost` for a Unix socket (as supervisor's own client sends),
-    /// else the host, bracketed if IPv6, with the port unless it is the scheme's default.
-    fn host_header(&self) -> String {
-        let (host, port, default) = match &self.address {
-            Address::Unix(_) => return "localhost".to_owned(),
-            Address::Http { host, port } => (host, *port, 80),
-            Address::Https { host, port } => (host, *port, 443),
-        };
-        let host = if host.contains(':') {
-            format!("[{host}]")
-        } else {
-            host.clone()
-        };
-        if port == default {
-            host
-        } else {
-            format!("{host}:{port}")
-        }
-    }
-}
-
-impl fmt::Display for Url {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text)
-    }
-}
-
-/// One request. Build with [`Request::get`] or [`Request::post`], then add to it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Request<'a> {
-    pub method: &'a str,
-    /// The request target: path and query (`/RPC2`, `/health?full=1`).
-    pub path: &'a str,
-    /// Extra header fields. `Host`, `User-Agent`, `Connection`, `Content-Length` and
-    /// `Authorization` (from [`Request::basic_auth`]) are written by the client.
-    pub headers: Vec<(&'a str, &'a str)>,
-    pub body: &'a [u8],
-    pub basic_auth: Option<(&'a str, &'a str)>,
-}
-
-impl<'a> Request<'a> {
-    pub fn get(path: &'a str) -> Request<'a> {
-        Request {
-            method: "GET",
-            path,
-            headers: Vec::new(),
-            body: &[],
-            basic_auth: None,
-        }
-    }
-
-    pub fn post(path: &'a str, content_type: &'a str, body: &'a [u8]) -> Request<'a> {
-        Request {
-            method: "POST",
-            path,
-            headers: vec![("Content-Type", content_type)],
-            body,
-            basic_auth: None,
-        }
-    }
-
-    pub fn header(mut self, name: &'a str, value: &'a str) -> Request<'a> {
-        self.headers.push((name, value));
-        self
-    }
-
-    pub fn basic_auth(mut self, user: &'a str, password: &'a str) -> Request<'a> {
-        self.basic_auth = Some((user, password));
-        self
-    }
-
-    /// The request's bytes up to the body. Refuses CR, LF and NUL in any part of it: they
-    /// would let a configured value inject header lines.
-    fn head(&self, url: &Url, user_agent: &str) -> Result<Vec<u8>, HttpError> {
-        let mut fields = vec![
-            ("Host".to_owned(), url.host_header()),
-            ("User-Agent".to_owned(), user_agent.to_owned()),
-        ];
-        if let Some((user, password)) = self.basic_auth {
-            let token =
-                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-            fields.push(("Authorization".to_owned(), format!("Basic {token}")));
-        }
-        for (name, value) in &self.headers {
-            fields.push(((*name).to_owned(), (*value).to_owned()));
-        }
-        if !self.body.is_empty() || matches!(self.method, "POST" | "PUT" | "PATCH") {
-            fields.push(("Content-Length".to_owned(), self.body.len().to_string()));
-        }
-        fields.push(("Connection".to_owned(), "close".to_owned()));
-
-        let bad = |what: &str| HttpError::BadRequest {
-            url: url.to_string(),
-            reason: format!("{what} contains a line break or NUL"),
-        };
-        let unsafe_text = |s: &str| s.contains(['\r', '\n', '\0']);
-        if self.method.is_empty() || self.method.contains(|c: char| !c.is_ascii_alphabetic()) {
-            return Err(HttpError::BadRequest {
-                url: url.to_string(),
-                reason: format!("bad method {:?}", self.method),
-            });
-        }
-        if unsafe_text(self.path) || self.path.contains(' ') || self.path.is_empty() {
-            return Err(HttpError::BadRequest {
-                url: url.to_string(),
-                reason: format!("bad request target {:?}", self.path),
-            });
-        }
-        let mut head = format!("{} {} HTTP/1.1\r\n", self.method, self.path);
-        for (name, value) in fields {
-            if unsafe_text(&name) || name.contains(':') || unsafe_text(&value) {
-                return Err(bad(&format!("header {name:?}")));
-            }
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
-        head.push_str("\r\n");
-        Ok(head.into_bytes())
-    }
-}
 
 /// How a [`Client`] behaves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -303,6 +81,9 @@ pub struct Options {
     /// PEM CA certificates trusted for `https` besides the system's.
     pub ca_file: Option<PathBuf>,
     pub user_agent: String,
+    /// Which requests go through a proxy; none by default ([`Proxies::from_env`] reads
+    /// `--proxy` and the environment, for the notification channels).
+    pub proxy: Proxies,
 }
 
 impl Default for Options {
@@ -314,11 +95,12 @@ impl Default for Options {
             max_body: 16 * 1024 * 1024,
             ca_file: None,
             user_agent: concat!("superlance/", env!("CARGO_PKG_VERSION")).to_owned(),
+            proxy: Proxies::none(),
         }
     }
 }
 
-/// Why a request failed. Every message names the URL.
+/// Why a request failed. Every message names the URL (its origin only if secret).
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
     #[error("invalid URL {url:?}: {reason}")]
@@ -344,6 +126,13 @@ pub enum HttpError {
     /// there is nothing to verify it with: says nothing about the server's health.
     #[error("{url}: TLS: the server's certificate could not be verified: {reason}")]
     Certificate { url: String, reason: String },
+    /// The proxy would not open a tunnel to the server: it answered CONNECT with `status`.
+    #[error("{url}: the proxy refused to connect to the server: {status} {reason}{}", proxy_hint(*.status))]
+    Proxy {
+        url: String,
+        status: u16,
+        reason: String,
+    },
     #[error("{url}: malformed HTTP response: {reason}")]
     Malformed { url: String, reason: String },
     #[error("{url}: the response {what} is larger than the limit of {limit} bytes; refused")]
@@ -370,6 +159,21 @@ impl HttpError {
     /// is, is not known.
     pub fn is_certificate(&self) -> bool {
         matches!(self, HttpError::Certificate { .. })
+    }
+}
+
+/// What to check when a proxy refuses a tunnel.
+fn proxy_hint(status: u16) -> &'static str {
+    match status {
+        407 => {
+            " (the proxy wants credentials: give them in the proxy URL, \
+                http://user:password@host:port)"
+        }
+        403 => {
+            " (the proxy does not allow this server or port: ask its administrator, or \
+                list the server in NO_PROXY)"
+        }
+        _ => " (can the proxy reach the server?)",
     }
 }
 
@@ -425,13 +229,19 @@ impl Client {
     /// Send `request` to `url`'s address and read the response, whatever its status.
     pub fn send(&self, url: &Url, request: &Request) -> Result<Response, HttpError> {
         let deadline = Instant::now() + self.options.timeout;
-        let head = request.head(url, &self.options.user_agent)?;
-        let stage = |during| {
-            let url = url.to_string();
-            let timeout = self.options.timeout;
-            move |e: io::Error| classify(url, during, timeout, e)
+        let proxy = self.options.proxy.for_url(url);
+        // What errors name: the URL (only its origin if secret), and the proxy if any.
+        let label = match proxy {
+            Some(p) => format!("{url} (through the proxy {p})"),
+            None => url.to_string(),
         };
-        let mut stream = self.connect(url, deadline)?;
+        let head = request.head(url, &self.options.user_agent, proxy)?;
+        let stage = |during| {
+            let label = label.clone();
+            let timeout = self.options.timeout;
+            move |e: io::Error| classify(label, during, timeout, e)
+        };
+        let mut stream = self.connect(url, proxy, &label, deadline)?;
         let mut message = head;
         message.extend_from_slice(request.body);
         stream
@@ -445,183 +255,9 @@ impl Client {
         let mut reader = BufReader::new(stream);
         let head_request = request.method.eq_ignore_ascii_case("HEAD");
         response::read_response(&mut reader, limits, head_request).map_err(|e| match e {
-            ParseError::Malformed(reason) => HttpError::Malformed {
-                url: url.to_string(),
-                reason,
-            },
-            ParseError::TooLarge { what, limit } => HttpError::TooLarge {
-                url: url.to_string(),
-                what,
-                limit,
-            },
             ParseError::Io(e) => stage("reading the response")(e),
+            other => connect::parse_error(&label, other),
         })
-    }
-
-    fn connect(&self, url: &Url, deadline: Instant) -> Result<Box<dyn Stream>, HttpError> {
-        let timeout = self.options.timeout;
-        let fail = |during| {
-            let url = url.to_string();
-            move |e: io::Error| classify(url, during, timeout, e)
-        };
-        match url.address() {
-            Address::Unix(path) => {
-                let socket = UnixStream::connect(path).map_err(|e| match e.kind() {
-                    io::ErrorKind::NotFound => HttpError::NoSocket {
-                        url: url.to_string(),
-                    },
-                    _ => fail("connecting")(e),
-                })?;
-                Ok(Box::new(Timed::new(socket, deadline)))
-            }
-            Address::Http { host, port } => {
-                let socket = self.connect_tcp(url, host, *port, deadline)?;
-                Ok(Box::new(Timed::new(socket, deadline)))
-            }
-            Address::Https { host, port } => {
-                let config = self
-                    .tls()
-                    .map_err(|reason| HttpError::Certificate {
-                        url: url.to_string(),
-                        reason,
-                    })?
-                    .config
-                    .clone();
-                let name = ServerName::try_from(host.clone()).map_err(|e| HttpError::Tls {
-                    url: url.to_string(),
-                    reason: format!("{host:?} is not a valid server name: {e}"),
-                })?;
-                let session =
-                    rustls::ClientConnection::new(config, name).map_err(|e| HttpError::Tls {
-                        url: url.to_string(),
-                        reason: e.to_string(),
-                    })?;
-                let socket = self.connect_tcp(url, host, *port, deadline)?;
-                let mut stream = rustls::StreamOwned::new(session, Timed::new(socket, deadline));
-                // The handshake now, so that its failure reads as a TLS error, not as a failed
-                // write of the request.
-                while stream.conn.is_handshaking() {
-                    stream
-                        .conn
-                        .complete_io(&mut stream.sock)
-                        .map_err(fail("TLS handshake"))?;
-                }
-                Ok(Box::new(stream))
-            }
-        }
-    }
-
-    fn connect_tcp(
-        &self,
-        url: &Url,
-        host: &str,
-        port: u16,
-        deadline: Instant,
-    ) -> Result<TcpStream, HttpError> {
-        let timeout = self.options.connect_timeout.min(self.options.timeout);
-        let addresses = (host, port).to_socket_addrs().map_err(|e| HttpError::Io {
-            url: url.to_string(),
-            during: "cannot resolve the host name",
-            source: e,
-        })?;
-        let mut last = None;
-        for address in addresses {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            match TcpStream::connect_timeout(&address, left.min(self.options.connect_timeout)) {
-                Ok(socket) => {
-                    // Requests are written whole: no Nagle delay to wait for.
-                    let _ = socket.set_nodelay(true);
-                    return Ok(socket);
-                }
-                Err(e) => last = Some(e),
-            }
-        }
-        let e = last.unwrap_or_else(|| io::Error::from(io::ErrorKind::TimedOut));
-        Err(classify(url.to_string(), "connecting", timeout, e))
-    }
-}
-
-/// An I/O error as the [`HttpError`] a caller acts on.
-fn classify(url: String, during: &'static str, timeout: Duration, e: io::Error) -> HttpError {
-    match e.kind() {
-        // A socket timeout shows as WouldBlock (EAGAIN) on Linux; the deadline as TimedOut.
-        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
-            return HttpError::Timeout { url, timeout }
-        }
-        io::ErrorKind::ConnectionRefused => return HttpError::Refused { url },
-        _ => {}
-    }
-    if let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-        return tls::classify(url, tls);
-    }
-    HttpError::Io {
-        url,
-        during,
-        source: e,
-    }
-}
-
-/// A connection: TCP, TLS over TCP, or a Unix socket.
-trait Stream: Read + Write {}
-impl<T: Read + Write> Stream for T {}
-
-/// A socket whose per-operation timeout can be set.
-trait Socket: Read + Write {
-    fn set_timeouts(&self, timeout: Duration) -> io::Result<()>;
-}
-
-impl Socket for TcpStream {
-    fn set_timeouts(&self, timeout: Duration) -> io::Result<()> {
-        self.set_read_timeout(Some(timeout))?;
-        self.set_write_timeout(Some(timeout))
-    }
-}
-
-impl Socket for UnixStream {
-    fn set_timeouts(&self, timeout: Duration) -> io::Result<()> {
-        self.set_read_timeout(Some(timeout))?;
-        self.set_write_timeout(Some(timeout))
-    }
-}
-
-/// A socket held to one deadline: each read and write may take only the time left.
-struct Timed<S> {
-    socket: S,
-    deadline: Instant,
-}
-
-impl<S: Socket> Timed<S> {
-    fn new(socket: S, deadline: Instant) -> Timed<S> {
-        Timed { socket, deadline }
-    }
-
-    fn arm(&self) -> io::Result<()> {
-        let left = self.deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(io::Error::from(io::ErrorKind::TimedOut));
-        }
-        self.socket.set_timeouts(left)
-    }
-}
-
-impl<S: Socket> Read for Timed<S> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.arm()?;
-        self.socket.read(buf)
-    }
-}
-
-impl<S: Socket> Write for Timed<S> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.arm()?;
-        self.socket.write(buf)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.socket.flush()
     }
 }
 
@@ -681,65 +317,6 @@ mod tests {
             request
         });
         (url, handle)
-    }
-
-    #[test]
-    fn urls_parse() {
-        let u = Url::parse("http://localhost:9001").unwrap();
-        assert_eq!(
-            u.address(),
-            &Address::Http {
-                host: "localhost".into(),
-                port: 9001
-            }
-        );
-        assert_eq!(
-            (u.path(), u.host_header().as_str()),
-            ("/", "localhost:9001")
-        );
-        let u = Url::parse("HTTPS://example.com/health?x=1#frag").unwrap();
-        assert_eq!(
-            u.address(),
-            &Address::Https {
-                host: "example.com".into(),
-                port: 443
-            }
-        );
-        assert_eq!(
-            (u.path(), u.host_header().as_str()),
-            ("/health?x=1", "example.com")
-        );
-        let u = Url::parse("http://[::1]:8080?q").unwrap();
-        assert_eq!(
-            u.address(),
-            &Address::Http {
-                host: "::1".into(),
-                port: 8080
-            }
-        );
-        assert_eq!((u.path(), u.host_header().as_str()), ("/?q", "[::1]:8080"));
-        let u = Url::parse("unix:///run/supervisor.sock").unwrap();
-        assert_eq!(u.address(), &Address::Unix("/run/supervisor.sock".into()));
-        assert_eq!((u.path(), u.host_header().as_str()), ("/", "localhost"));
-        assert_eq!(u.to_string(), "unix:///run/supervisor.sock");
-        for bad in [
-            "localhost:9001",
-            "ftp://host/",
-            "http://",
-            "http://:80/",
-            "http://host:0/",
-            "http://host:99999/",
-            "http://host:x/",
-            "http://user:pw@host/",
-            "http://[::1/",
-            "http://host/a b",
-            "unix://",
-        ] {
-            match Url::parse(bad) {
-                Err(HttpError::BadUrl { url, .. }) => assert_eq!(url, bad),
-                other => panic!("{bad}: {other:?}"),
-            }
-        }
     }
 
     #[test]

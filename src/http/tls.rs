@@ -293,8 +293,9 @@ impl ServerCertVerifier for Verifier {
     }
 }
 
+/// Also used by the proxy tests of `post.rs`: certificates made with `openssl`, a TLS server.
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::http::{Client, Options, Request, Url};
     use std::io::{Read, Write};
@@ -329,7 +330,7 @@ mod tests {
 
     /// A private CA and a certificate for `localhost` it signed: (ca.pem, server.pem,
     /// server.key).
-    fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    pub(in crate::http) fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
         openssl(
             dir,
             &format!(
@@ -390,7 +391,10 @@ subjectAltName=DNS:localhost\\n' > server.ext
     }
 
     /// A rustls server for one connection: answers `ok` and hands back the SNI it got.
-    fn tls_server_once(cert: &Path, key: &Path) -> (u16, thread::JoinHandle<String>) {
+    pub(in crate::http) fn tls_server_once(
+        cert: &Path,
+        key: &Path,
+    ) -> (u16, thread::JoinHandle<String>) {
         use rustls::pki_types::PrivateKeyDer;
         let certs = CertificateDer::pem_file_iter(cert)
             .unwrap()
