@@ -7,8 +7,8 @@
 //! child that ends up with it (as PID 1 the kernel gives it every orphan of the container;
 //! elsewhere it asks for them with PR_SET_CHILD_SUBREAPER), and exits when the command does.
 //! The signals are blocked in this (single) thread and taken with `sigtimedwait`, so no
-//! handler runs at an odd moment; the command starts with an empty signal mask (Rust's
-//! `Command` resets it).
+//! handler runs at an odd moment; the command starts with an empty signal mask (set between
+//! fork and exec: a mask is inherited across exec).
 //!
 //! The `essential` listener learns where to record a failure from `SUPERLANCE_ESSENTIAL_STATUS`
 //! in its environment (set here, inherited through supervisord): a file of `key=value` lines,
@@ -160,9 +160,23 @@ fn run(m: &ArgMatches) -> Result<u8, String> {
             eprintln!("superlance entrypoint: cannot become a subreaper ({e}); orphans will not be reaped here");
         }
     }
-    let child = Command::new(program)
-        .args(rest)
-        .env(STATUS_ENV, &status_file)
+    let mut command = Command::new(program);
+    command.args(rest).env(STATUS_ENV, &status_file);
+    // The command must not inherit our blocked signals (a blocked SIGTERM would never reach
+    // supervisord's handler).
+    // SAFETY: only sigemptyset and sigprocmask, async-signal-safe, between fork and exec.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        command.pre_exec(|| {
+            let mut empty: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut empty);
+            if libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut()) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = command
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", program.to_string_lossy()))?;
     let pid = child.id() as libc::pid_t;
@@ -299,21 +313,42 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("f");
         // No failure: the command's own status; a signal is 128+N.
-        assert_eq!(exit_code(wait_status_exited(0), &file, FailureCode::Fixed(1)), 0);
-        assert_eq!(exit_code(wait_status_exited(3), &file, FailureCode::Fixed(1)), 3);
+        assert_eq!(
+            exit_code(wait_status_exited(0), &file, FailureCode::Fixed(1)),
+            0
+        );
+        assert_eq!(
+            exit_code(wait_status_exited(3), &file, FailureCode::Fixed(1)),
+            3
+        );
         assert_eq!(exit_code(libc::SIGKILL, &file, FailureCode::Fixed(1)), 137);
         // A failure: --exit-code wins over supervisord's clean 0.
         std::fs::write(&file, "program=web:web_01\nstate=EXITED\nexitstatus=42\n").unwrap();
-        assert_eq!(exit_code(wait_status_exited(0), &file, FailureCode::Fixed(1)), 1);
-        assert_eq!(exit_code(wait_status_exited(0), &file, FailureCode::Fixed(70)), 70);
-        assert_eq!(exit_code(wait_status_exited(0), &file, FailureCode::FromProgram), 42);
+        assert_eq!(
+            exit_code(wait_status_exited(0), &file, FailureCode::Fixed(1)),
+            1
+        );
+        assert_eq!(
+            exit_code(wait_status_exited(0), &file, FailureCode::Fixed(70)),
+            70
+        );
+        assert_eq!(
+            exit_code(wait_status_exited(0), &file, FailureCode::FromProgram),
+            42
+        );
         std::fs::write(&file, "program=web:web_01\nstate=FATAL\n").unwrap();
-        assert_eq!(exit_code(wait_status_exited(0), &file, FailureCode::FromProgram), 1);
+        assert_eq!(
+            exit_code(wait_status_exited(0), &file, FailureCode::FromProgram),
+            1
+        );
     }
 
     #[test]
     fn failure_codes_parse() {
-        assert_eq!(parse_failure_code("from-program"), Ok(FailureCode::FromProgram));
+        assert_eq!(
+            parse_failure_code("from-program"),
+            Ok(FailureCode::FromProgram)
+        );
         assert_eq!(parse_failure_code("3"), Ok(FailureCode::Fixed(3)));
         assert!(parse_failure_code("0").is_err());
         assert!(parse_failure_code("256").is_err());

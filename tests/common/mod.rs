@@ -249,6 +249,8 @@ pub struct Config {
     drop_capabilities: Vec<u32>,
     /// `[inet_http_server]` on 127.0.0.1: (port, username, password).
     inet: Option<(u16, String, String)>,
+    /// Run supervisord under `superlance entrypoint ARGS --` (issue 13).
+    entrypoint: Option<Vec<String>>,
 }
 
 impl Config {
@@ -275,6 +277,14 @@ impl Config {
         self
     }
 
+    /// Start supervisord as `superlance entrypoint ARGS -- supervisord -n -c ...`: the process
+    /// the test holds ([`Supervisord::wait_exit`], [`Supervisord::signal`]) is the entrypoint,
+    /// supervisord its child.
+    pub fn entrypoint(mut self, args: &[&str]) -> Config {
+        self.entrypoint = Some(args.iter().map(|a| (*a).to_owned()).collect());
+        self
+    }
+
     pub fn start(self) -> Supervisord {
         Supervisord::launch(self)
     }
@@ -293,7 +303,10 @@ pub struct Supervisord {
     dir: Option<TempDir>,
     path: PathBuf,
     conf: PathBuf,
+    /// supervisord, or the entrypoint that runs it.
     child: Child,
+    /// supervisord's own pid.
+    supervisord: u32,
     ctl: PathBuf,
     inet_port: Option<u16>,
 }
@@ -316,6 +329,7 @@ impl Supervisord {
             files: Vec::new(),
             drop_capabilities: Vec::new(),
             inet: None,
+            entrypoint: None,
         }
     }
 
@@ -381,7 +395,14 @@ impl Supervisord {
         let err = out
             .try_clone()
             .unwrap_or_else(|e| panic!("cannot dup supervisord.out: {e}"));
-        let mut cmd = Command::new(&supervisord);
+        let mut cmd = match &config.entrypoint {
+            None => Command::new(&supervisord),
+            Some(args) => {
+                let mut cmd = Command::new(BIN);
+                cmd.arg("entrypoint").args(args).arg("--").arg(&supervisord);
+                cmd
+            }
+        };
         cmd.arg("-n")
             .arg("-c")
             .arg(&conf)
@@ -416,10 +437,12 @@ impl Supervisord {
             path,
             conf,
             child,
+            supervisord: 0,
             ctl,
             inet_port: config.inet.as_ref().map(|(port, _, _)| *port),
         };
-        let pid = sv.child.id();
+        let started = sv.child.id();
+        let wrapped = config.entrypoint.is_some();
         let answered = wait_until(Duration::from_secs(20), || {
             if let Ok(Some(status)) = sv.child.try_wait() {
                 panic!(
@@ -428,8 +451,20 @@ impl Supervisord {
                     sv.log()
                 );
             }
-            sv.ctl(&["pid"]).trim() == pid.to_string()
+            let Ok(pid) = sv.ctl(&["pid"]).trim().parse::<u32>() else {
+                return false;
+            };
+            let ours = if wrapped {
+                stat(pid).is_some_and(|s| s.ppid == started)
+            } else {
+                pid == started
+            };
+            if ours {
+                sv.supervisord = pid;
+            }
+            ours
         });
+        let pid = sv.supervisord;
         assert!(
             answered,
             "supervisord did not answer supervisorctl within 20 s"
@@ -466,7 +501,19 @@ impl Supervisord {
 
     /// supervisord's own pid: the parent of every program and listener.
     pub fn pid_of_supervisord(&self) -> u32 {
-        self.child.id()
+        self.supervisord
+    }
+
+    /// Send `signal` to the process the test started (supervisord, or its entrypoint).
+    pub fn signal(&self, signal: libc::c_int) {
+        // SAFETY: kill(2) on our own child, not reaped before the test is done with it.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
+    }
+
+    /// Wait for the process the test started to exit; its status, or `None` if it still runs
+    /// after `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        poll(timeout, || self.child.try_wait().ok().flatten())
     }
 
     /// `supervisorctl -c <conf> ARGS...`: its stdout and stderr, whatever its exit status
