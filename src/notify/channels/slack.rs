@@ -104,6 +104,32 @@ mod tests {
     }
 
     #[test]
+    fn the_limit_counts_escaped_characters() {
+        let mut n = crash();
+        n.subject = None;
+        n.extra.clear();
+        // "[host1] t\n" is 10 characters; each '&' is 5 once escaped, 'é' 1.
+        n.text = format!(
+            "t\n{}{}",
+            "&".repeat(7_000),
+            "é".repeat(MAX_TEXT - 10 - 35_000)
+        );
+        let text = parse(&render(&n, &cfg()))["text"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(text.chars().count(), MAX_TEXT);
+        assert!(!text.contains(CUT_MARKER));
+        n.text.push('é');
+        let text = parse(&render(&n, &cfg()))["text"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(text.chars().count() <= MAX_TEXT);
+        assert!(text.contains(CUT_MARKER) && text.ends_with('é'));
+    }
+
+    #[test]
     fn long_text_is_cut_in_the_middle_within_the_limit() {
         let mut n = crash();
         n.extra = vec!["<".repeat(20_000), "last line".into()];
