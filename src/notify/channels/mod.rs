@@ -319,6 +319,107 @@ pub(crate) mod tests {
         assert_eq!(fit("", 0, chars), "");
     }
 
+    /// Property tests (proptest): no text makes a channel panic, every JSON body parses, every
+    /// limit holds, and no header carries a line break.
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Any text: printable, control characters, line breaks, multi-byte.
+        fn text(max: usize) -> impl Strategy<Value = String> {
+            proptest::string::string_regex(&format!("(\\PC|[\\x00-\\x1f\\x7f]|é|😀){{0,{max}}}"))
+                .expect("a valid regex")
+        }
+
+        fn notification() -> impl Strategy<Value = Notification> {
+            (
+                (text(20), text(20), prop::option::of(text(20))),
+                (prop::option::of(text(200)), text(3000)),
+                prop::collection::vec(text(300), 0..8),
+                any::<bool>(),
+            )
+                .prop_map(
+                    |((host, program, state), (subject, body), extra, resolved)| {
+                        let mut n = crash();
+                        n.hostname = host;
+                        n.program = Some(program);
+                        n.to_state = state;
+                        n.subject = subject;
+                        n.text = body;
+                        n.extra = extra;
+                        if resolved {
+                            n.kind = Kind::Resolved;
+                        }
+                        n
+                    },
+                )
+        }
+
+        fn measure(s: &str, unit: fn(char) -> usize) -> usize {
+            s.chars().map(unit).sum()
+        }
+
+        proptest! {
+            #[test]
+            fn fit_keeps_within_the_limit(s in text(400), limit in 0usize..500, u in 0usize..3) {
+                let unit: fn(char) -> usize = [chars, utf16, utf8][u];
+                let got = fit(&s, limit, unit);
+                if measure(&s, unit) <= limit {
+                    prop_assert_eq!(&got, &s);
+                } else {
+                    prop_assert!(measure(&got, unit) <= limit);
+                }
+            }
+
+            #[test]
+            fn webhook_headers_never_carry_a_line_break(s in text(60)) {
+                if let Ok(h) = webhook::Header::parse(&s) {
+                    prop_assert!(!h.name.contains(['\r', '\n']) && !h.value.contains(['\r', '\n']));
+                }
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(48))]
+
+            #[test]
+            fn every_channel_renders_any_notification(n in notification()) {
+                let url = "https://example.com/x".to_owned();
+                let webhook = webhook::render(&n, &webhook::Config { url: url.clone(), headers: vec![] });
+                let v: Value = serde_json::from_slice(&webhook.body).expect("JSON");
+                prop_assert_eq!(&v["notifications"][0]["text"], n.text.as_str());
+
+                let v: Value = serde_json::from_slice(&slack::render(&n, &slack::Config { url: url.clone() }).body).expect("JSON");
+                prop_assert!(v["text"].as_str().map_or(0, |t| t.chars().count()) <= slack::MAX_TEXT);
+
+                let v: Value = serde_json::from_slice(&discord::render(&n, &discord::Config { url: url.clone() }).body).expect("JSON");
+                prop_assert!(v["content"].as_str().map_or(0, |t| t.chars().count()) <= discord::MAX_CONTENT);
+
+                let post = teams::render(&n, &teams::Config { url: url.clone() });
+                prop_assert!(post.body.len() <= teams::MAX_BODY);
+                let _: Value = serde_json::from_slice(&post.body).expect("JSON");
+
+                let tg = telegram::Config::new("1:a".into(), "@c".into());
+                let v: Value = serde_json::from_slice(&telegram::render(&n, &tg).body).expect("JSON");
+                let t = v["text"].as_str().unwrap_or("");
+                prop_assert!(!t.is_empty() && t.encode_utf16().count() <= telegram::MAX_TEXT);
+
+                let post = ntfy::render(&n, &ntfy::Config { url: url.clone(), token: None, priority: None });
+                prop_assert!(post.body.len() <= ntfy::MAX_BODY && !post.body.is_empty());
+                for (name, value) in &post.headers {
+                    prop_assert!(value.is_ascii() && !value.contains(['\r', '\n']), "{}: {:?}", name, value);
+                }
+
+                let am = alertmanager::Config { url: url.clone(), firing_for: None };
+                let v: Value = serde_json::from_slice(&alertmanager::render(&n, &am).body).expect("JSON");
+                prop_assert!(!v.as_array().expect("an array").is_empty());
+
+                let env = command::environment(&n);
+                prop_assert!(env.iter().all(|(_, v)| !v.contains('\0')));
+            }
+        }
+    }
+
     #[test]
     fn urls_are_redacted_to_their_host() {
         assert_eq!(
