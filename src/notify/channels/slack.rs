@@ -10,7 +10,8 @@
 //! escape in mrkdwn and are left as they are: at worst a word shows in bold.
 //!
 //! Slack truncates a message over 40,000 characters (Slack changelog, April 2018, "Truncating
-//! really long messages"); we cut the middle before that, counting an escaped character as the
+//! really long messages", <https://api.slack.com/changelog/2018-04-truncating-really-long-messages>);
+//! we cut the middle before that, counting an escaped character as the
 //! length of its entity, so that the marker is ours and the stderr tail's end survives.
 
 use std::fmt;

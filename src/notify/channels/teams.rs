@@ -10,10 +10,14 @@
 //!  "version":"1.4","body":[TextBlocks...]}}]}
 //! ```
 //!
-//! The body is one TextBlock per line (adaptivecards.io, schema explorer, TextBlock): the
-//! title in bold, each line of the text, then each extra line (crash context) in the monospace
-//! font; `wrap` so that long lines are not clipped. One block per line because Teams does
-//! not render a single `\n` inside a TextBlock as a line break. Empty lines are left out.
+//! The body is one TextBlock per line (adaptivecards.io, Schema Explorer, TextBlock,
+//! <https://adaptivecards.io/explorer/TextBlock.html>): the title in bold, each line of the
+//! text, then each extra line (crash context) in the monospace font (`fontType`, card 1.2);
+//! `wrap` so that long lines are not clipped. One block per line so that every line shows as a
+//! line whatever a client's Markdown makes of a single `\n` (Microsoft Learn, "Format cards in
+//! Teams", documents `\n` as a line break in lists only), and so that the extra lines can be
+//! monospace. Empty lines are left out. TextBlock text is a Markdown subset; it has no
+//! documented escape, so a `**` in a program's output may show as bold.
 //!
 //! The same page limits a message to 28 KB. The whole request body is kept under
 //! [`MAX_BODY`] bytes: when the lines do not fit, the first and the last of them are kept with
