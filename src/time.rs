@@ -123,6 +123,52 @@ pub fn zone_abbreviation(t: SystemTime) -> String {
         .into_owned()
 }
 
+/// Whole seconds since the Unix epoch (negative before it), as the webhook's `unix_time`.
+pub fn unix_seconds(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        // Round towards the past, so that -0.5 s is -1 as in `date +%s`.
+        Err(e) => {
+            let d = e.duration();
+            let whole = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+            if d.subsec_nanos() > 0 {
+                -whole - 1
+            } else {
+                -whole
+            }
+        }
+    }
+}
+
+/// RFC 3339 in UTC with milliseconds, `2026-12-04T15:01:55.123Z`: what webhooks, Alertmanager
+/// (`startsAt`) and `SUPERLANCE_TIME` carry. No time-zone database is needed for UTC: the
+/// civil date comes from the day count (civil_from_days, H. Hinnant).
+pub fn rfc3339_utc(t: SystemTime) -> String {
+    let millis: i128 = match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_millis() as i128,
+        Err(e) => -(e.duration().as_millis() as i128),
+    };
+    let secs = millis.div_euclid(1000);
+    let ms = millis.rem_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i128::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{ms:03}Z",
+        sod / 3600,
+        sod % 3600 / 60,
+        sod % 60
+    )
+}
+
 /// supervisor's asctime of now.
 pub fn asctime() -> String {
     LocalTime::now().to_string()
@@ -177,6 +223,23 @@ mod tests {
             !zone.is_empty() && !zone.contains(char::is_whitespace),
             "{zone:?}"
         );
+    }
+
+    #[test]
+    fn rfc3339_in_utc() {
+        assert_eq!(rfc3339_utc(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let t = UNIX_EPOCH + Duration::from_millis(1_796_396_515_123);
+        assert_eq!(rfc3339_utc(t), "2026-12-04T15:01:55.123Z");
+        assert_eq!(unix_seconds(t), 1_796_396_515);
+        // A leap day, and the last millisecond of a year.
+        let t = UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(rfc3339_utc(t), "2000-02-29T00:00:00.000Z");
+        let t = UNIX_EPOCH + Duration::from_millis(1_798_761_599_999);
+        assert_eq!(rfc3339_utc(t), "2026-12-31T23:59:59.999Z");
+        // Before the epoch.
+        let t = UNIX_EPOCH - Duration::from_millis(500);
+        assert_eq!(rfc3339_utc(t), "1969-12-31T23:59:59.500Z");
+        assert_eq!(unix_seconds(t), -1);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! Being reshaped out of `src/mail/`: today this holds the notification model that every
 //! channel renders.
 
+pub mod channels;
 pub mod notification;
 
 pub use notification::{HttpPost, Kind, Notification};
