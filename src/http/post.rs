@@ -600,7 +600,7 @@ mod tests {
         let port = listener.local_addr().unwrap().port();
         let started = Instant::now();
         let e = post_to(&client(300), &format!("http://127.0.0.1:{port}")).unwrap_err();
-        assert!(started.elapsed() < Duration::from_secs(2));
+        assert!(started.elapsed() < Duration::from_secs(5));
         assert_no_secret(&e);
         assert!(!e.is_permanent(), "{e:?}");
         assert!(

@@ -82,14 +82,28 @@ impl Notification {
     }
 }
 
-/// An HTTP request a channel sends: the JSON (or text) body and its headers, to `url`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An HTTP request a channel sends: the JSON (or text) body and its headers, to `url`. Its
+/// `Debug` shows the URL's origin only and no header value: a webhook URL or a header holds a
+/// token.
+#[derive(Clone, PartialEq, Eq)]
 pub struct HttpPost {
     pub url: String,
     /// Besides `Content-Type` and `Content-Length`, which the client writes.
     pub headers: Vec<(String, String)>,
     pub content_type: String,
     pub body: Vec<u8>,
+}
+
+impl std::fmt::Debug for HttpPost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.headers.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("HttpPost")
+            .field("url", &crate::http::url::origin_of(&self.url))
+            .field("headers", &names)
+            .field("content_type", &self.content_type)
+            .field("body_bytes", &self.body.len())
+            .finish()
+    }
 }
 
 #[cfg(test)]
@@ -120,5 +134,21 @@ mod tests {
         n.subject = Some("web_01 crashed".into());
         assert_eq!(n.summary(), "web_01 crashed");
         assert_eq!(Kind::Digest.name(), "digest");
+    }
+
+    #[test]
+    fn a_post_s_debug_keeps_its_secrets() {
+        let p = HttpPost {
+            url: "https://hooks.slack.com/services/T0/B0/s3cr3t".into(),
+            headers: vec![("Authorization".into(), "Bearer t0k3n".into())],
+            content_type: "application/json".into(),
+            body: b"{}".to_vec(),
+        };
+        let shown = format!("{p:?}");
+        assert!(
+            !shown.contains("s3cr3t") && !shown.contains("t0k3n"),
+            "{shown}"
+        );
+        assert!(shown.contains("https://hooks.slack.com") && shown.contains("Authorization"));
     }
 }

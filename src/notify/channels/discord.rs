@@ -35,7 +35,7 @@ pub struct Config {
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("discord::Config")
-            .field("url", &super::redact_url(&self.url))
+            .field("url", &crate::http::url::origin_of(&self.url))
             .finish()
     }
 }

@@ -18,7 +18,7 @@
 //!   retry never sends half of a split message twice. Each channel counts in the unit its
 //!   service counts in (characters, UTF-16 code units, bytes).
 //! - URLs and tokens are secrets (issue 12): the `Debug` of every config shows a URL's scheme
-//!   and host only ([`redact_url`]) and never a token, so a config can be logged with `{:?}`.
+//!   and host only ([`crate::http::url::origin_of`]) and never a token, so a config can be logged with `{:?}`.
 
 use serde_json::Value;
 
@@ -193,23 +193,6 @@ fn take_tail(s: &str, limit: usize, unit: fn(char) -> usize) -> &str {
         }
     }
     s
-}
-
-/// A URL fit for a log or a `Debug`: its scheme and host (and port), never the user, the path
-/// (a Slack or Discord webhook's secret, a Telegram token, an ntfy topic) or the query.
-pub fn redact_url(url: &str) -> String {
-    let (scheme, rest) = match url.split_once("://") {
-        Some((s, r)) => (s, r),
-        None => return "<redacted>".to_owned(),
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host = authority.rsplit('@').next().unwrap_or("");
-    let more = if rest.len() > authority.len() {
-        "/…"
-    } else {
-        ""
-    };
-    format!("{scheme}://{host}{more}")
 }
 
 /// A JSON POST of `value` to `url`.
@@ -421,17 +404,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn urls_are_redacted_to_their_host() {
-        assert_eq!(
-            redact_url("https://hooks.slack.com/services/T0/B0/secret"),
-            "https://hooks.slack.com/…"
-        );
-        assert_eq!(
-            redact_url("http://user:pw@127.0.0.1:9093?x=1"),
-            "http://127.0.0.1:9093/…"
-        );
-        assert_eq!(redact_url("https://ntfy.sh"), "https://ntfy.sh");
-        assert_eq!(redact_url("not a url"), "<redacted>");
+    fn urls_are_joined() {
         assert_eq!(
             join_url("http://am:9093/", "/api/v2/alerts"),
             "http://am:9093/api/v2/alerts"

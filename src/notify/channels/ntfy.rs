@@ -48,7 +48,7 @@ pub struct Config {
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ntfy::Config")
-            .field("url", &super::redact_url(&self.url))
+            .field("url", &crate::http::url::origin_of(&self.url))
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("priority", &self.priority)
             .finish()

@@ -51,7 +51,7 @@ impl Config {
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("telegram::Config")
-            .field("api", &super::redact_url(&self.api))
+            .field("api", &crate::http::url::origin_of(&self.api))
             .field("token", &"<redacted>")
             .field("chat_id", &self.chat_id)
             .finish()
