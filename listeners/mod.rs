@@ -3,7 +3,7 @@
 //! abbreviations are still accepted: src/legacy_argv.rs) and `run()` (build it from the parsed
 //! options and serve events).
 
-use crate::dispatch::Entry;
+use crate::entry::Entry;
 
 pub mod crashmail;
 pub mod crashmailbatch;

@@ -688,7 +688,7 @@ mod tests {
     #[test]
     fn score_option_range_is_enforced() {
         let cmd = || {
-            crate::dispatch::listener_command(&crate::dispatch::Entry {
+            crate::entry::listener_command(&crate::entry::Entry {
                 name: "oom_score_adj",
                 command,
                 superlance_longs: SUPERLANCE_LONGS,

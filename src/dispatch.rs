@@ -17,76 +17,19 @@ use std::ffi::OsString;
 use std::fs;
 use std::io;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::error::ErrorKind;
-use clap::{Arg, ArgAction, ArgMatches, Command};
 
-use crate::error::Error;
+use crate::entry::{listener_command, Entry};
 use crate::legacy_argv;
 use crate::listeners::LISTENERS;
 use crate::logging;
-
-/// A registry line: a listener's name, its option definitions, and its entry point.
-pub struct Entry {
-    pub name: &'static str,
-    /// The listener's clap definition, kept apart from `run` so that help, man pages and
-    /// completions can be generated from it.
-    pub command: fn() -> Command,
-    /// The long options superlance's tool knew, without `--`: unique prefixes of these are
-    /// expanded before clap parses (src/legacy_argv.rs). A frozen list, never ours.
-    pub superlance_longs: &'static [&'static str],
-    pub run: fn(&ArgMatches) -> Result<(), Error>,
-}
-
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// A listener's full command line: its own options plus those every listener shares.
-pub fn listener_command(entry: &Entry) -> Command {
-    (entry.command)()
-        .name(entry.name)
-        .version(VERSION)
-        .args(logging::args())
-        // superlance (getopt, optparse) took the last of a repeated option; refusing it made
-        // an ordinary supervisord.conf line a listener that never starts (issue 16).
-        // legacy_argv warns about the repeats.
-        .args_override_self(true)
-}
-
-/// The `superlance` command itself (for `--help` and, later, man pages).
-pub fn superlance_command() -> Command {
-    Command::new("superlance")
-        .version(VERSION)
-        .about("Supervisor event listeners in one binary. Run a listener as `superlance <listener> [options]` or through a link named after it.")
-        .arg(Arg::new("list").long("list").action(ArgAction::SetTrue).help("Print the listener names, one per line"))
-        .arg(
-            Arg::new("install")
-                .long("install")
-                .value_name("DIR")
-                .value_parser(clap::value_parser!(PathBuf))
-                .help("Create a hard link named after each listener in DIR, pointing at this executable"),
-        )
-        .arg(
-            Arg::new("symbolic")
-                .short('s')
-                .long("symbolic")
-                .action(ArgAction::SetTrue)
-                .requires("install")
-                .help("With --install: create symbolic links instead"),
-        )
-        .arg(
-            // Parsed by hand too (generate::main); declared here for --help and the man page.
-            Arg::new("generate")
-                .long("generate")
-                .value_name("WHAT")
-                .num_args(1..=3)
-                .exclusive(true)
-                .help("Print a man page ('--generate man [NAME]') or a completion script ('--generate completion bash|zsh|fish [NAME]') for superlance or the listener NAME"),
-        )
-        .subcommands(LISTENERS.iter().map(listener_command))
-        .arg_required_else_help(true)
-}
+// For listeners that still ask the dispatcher for their help (src/batch.rs, memmon): being
+// moved to crate::entry, so that no listener imports the module that runs the table.
+pub use crate::registry::listener_help;
+use crate::registry::{entry, superlance_command};
 
 /// The listener a program name means: the name itself, or a listener name that follows a
 /// `-` or `_` at its end; the longest such name wins.
@@ -100,18 +43,6 @@ pub fn resolve<'a>(program: &str, names: impl IntoIterator<Item = &'a str>) -> O
                     .is_some_and(|head| head.ends_with('-') || head.ends_with('_'))
         })
         .max_by_key(|name| name.len())
-}
-
-/// A listener's full help, as `--help` prints it (for usage errors that show the help, as
-/// superlance's tools did).
-pub fn listener_help(name: &str) -> String {
-    entry(name)
-        .map(|e| listener_command(e).render_help().to_string())
-        .unwrap_or_default()
-}
-
-pub(crate) fn entry(name: &str) -> Option<&'static Entry> {
-    LISTENERS.iter().find(|e| e.name == name)
 }
 
 fn unknown(name: &str) -> ExitCode {

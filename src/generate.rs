@@ -12,9 +12,10 @@ use clap::Command;
 use clap_complete::Shell;
 use clap_mangen::roff::{bold, italic, roman, Roff};
 
-use crate::dispatch::{entry, listener_command, superlance_command, Entry, VERSION};
+use crate::entry::{listener_command, Entry, VERSION};
 use crate::error::Error;
 use crate::listeners::LISTENERS;
+use crate::registry::{entry, superlance_command};
 
 /// The shells `--generate completion` writes for, and where each loads completions from on
 /// demand (what the Debian package installs: one file per command name).

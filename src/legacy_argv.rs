@@ -392,7 +392,8 @@ fn take_next<'t>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dispatch::{entry, listener_command};
+    use crate::entry::listener_command;
+    use crate::registry::entry;
 
     /// A command with every kind of option the walk tells apart.
     fn tool() -> Command {

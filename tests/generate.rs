@@ -4,7 +4,7 @@
 
 use std::process::{Command, Output};
 
-use superlance::dispatch::listener_command;
+use superlance::entry::listener_command;
 use superlance::listeners::LISTENERS;
 
 use crate::common::{listener_names, run, BIN};
