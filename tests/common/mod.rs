@@ -469,6 +469,12 @@ impl Supervisord {
         self.child.id()
     }
 
+    /// Wait until supervisord itself exits (a listener shut it down): its exit status, or
+    /// None if it still runs after `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        poll(timeout, || self.child.try_wait().ok().flatten())
+    }
+
     /// `supervisorctl -c <conf> ARGS...`: its stdout and stderr, whatever its exit status
     /// (supervisorctl 4 exits non-zero when a process is not running).
     pub fn ctl(&self, args: &[&str]) -> String {
