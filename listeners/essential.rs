@@ -50,7 +50,7 @@ pub const SUPERLANCE_LONGS: &[&str] = &["help"];
 pub const STATUS_ENV: &str = "SUPERLANCE_ESSENTIAL_STATUS";
 
 /// How long one XML-RPC call may take: the calls made here are answered at once.
-const RPC_TIMEOUT: Duration = Duration::from_secs(10);
+const RPC_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// At our own SIGTERM, how long the actor may still take (its mail wait is ~6 s); below
 /// supervisord's default stopwaitsecs (10).
