@@ -195,12 +195,6 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
         .unwrap_or_default();
     on.dedup();
     let grace = m.get_one::<Duration>(GRACE).copied().unwrap_or_default();
-    let options::PerEventMail {
-        recipients,
-        transport,
-        config,
-    } = options::per_event_mail(m)?;
-
     let rpc = match rpc::Client::from_env() {
         Ok(client) => Some(client.with_timeout(RPC_TIMEOUT)),
         Err(RpcError::NoServerUrl) => None,
@@ -245,12 +239,25 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
              counts them too; exclude them with -x NAME or name the programs with -p"
         );
     }
-    let outbox = Outbox::for_recipients(
-        &recipients,
-        "the failure of an essential program",
-        transport,
-        config,
-    )?;
+    // Mail is set up only with -m: without it the mail layer's start-up checks (a missing
+    // sendmail) would only be noise.
+    let (outbox, recipients) = if m.contains_id(options::EMAIL) {
+        let options::PerEventMail {
+            recipients,
+            transport,
+            config,
+        } = options::per_event_mail(m)?;
+        let outbox = Outbox::for_recipients(
+            &recipients,
+            "essential programs' failures",
+            transport,
+            config,
+        )?;
+        (outbox, recipients)
+    } else {
+        log::info!("no -m/--email: failures are logged, not mailed");
+        (None, Vec::new())
+    };
     let flags = Arc::new(Shared::default());
     let actor = Actor {
         rpc,
@@ -671,7 +678,7 @@ impl<C: Control, P: Parent, N: Notify> Actor<C, P, N> {
             ));
         }
         if let Some(es) = exitstatus {
-            text.push_str(&format!(" (exit status {es})"));
+            text.push_str(&format!(", exit status {es}"));
         }
         text.push_str("; shutting supervisord down");
         log::error!("{text}");
