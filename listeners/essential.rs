@@ -189,11 +189,12 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
             .unwrap_or_default(),
         false,
     );
-    let mut on: Vec<On> = m
-        .get_many::<On>(ON)
-        .map(|v| v.copied().collect())
-        .unwrap_or_default();
-    on.dedup();
+    let mut on: Vec<On> = Vec::new();
+    for o in m.get_many::<On>(ON).into_iter().flatten() {
+        if !on.contains(o) {
+            on.push(*o);
+        }
+    }
     let grace = m.get_one::<Duration>(GRACE).copied().unwrap_or_default();
     let rpc = match rpc::Client::from_env() {
         Ok(client) => Some(client.with_timeout(RPC_TIMEOUT)),
@@ -207,12 +208,18 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
         .filter(|p| !p.is_empty())
         .map(PathBuf::from);
     log::info!(
-        "shutting supervisord down when {}{} is {}{}, through {}; {}",
-        selection.describe(),
+        "shutting supervisord down when an essential program ({}{}) is {}{}, through {}; {}",
+        if m.get_flag(select::ANY) && rpc.is_some() {
+            "every program but event-listener pools".to_owned()
+        } else if m.get_flag(select::ANY) {
+            "every process but this listener".to_owned()
+        } else {
+            selection.describe()
+        },
         if exclude.is_empty() {
             String::new()
         } else {
-            format!(" (except {})", exclude.describe())
+            format!(" except {}", exclude.describe())
         },
         on.iter().map(|o| o.name()).collect::<Vec<_>>().join(" or "),
         if grace.is_zero() {
@@ -225,7 +232,7 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
         },
         match &rpc {
             Some(c) => format!("supervisor.shutdown at {}", c.url()),
-            None => "SIGTERM to supervisord (no SUPERVISOR_SERVER_URL)".to_owned(),
+            None => "SIGTERM to supervisord (no usable SUPERVISOR_SERVER_URL)".to_owned(),
         },
         match &status {
             Some(p) => format!("the failure is written to {}", p.display()),

@@ -332,7 +332,7 @@ fn without_supervisor_server_url_supervisord_gets_sigterm_and_stops_gracefully()
     assert_eq!(sv.file("status"), "program=broken:broken\nstate=FATAL\n");
     let own = sv.stderr_log("essential");
     assert!(
-        own.contains("through SIGTERM to supervisord (no SUPERVISOR_SERVER_URL)")
+        own.contains("through SIGTERM to supervisord (no usable SUPERVISOR_SERVER_URL)")
             && own.contains("sent SIGTERM to supervisord (pid "),
         "{own}"
     );
