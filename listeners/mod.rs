@@ -8,6 +8,7 @@ use crate::entry::Entry;
 pub mod crashmail;
 pub mod crashmailbatch;
 pub mod crashsms;
+pub mod essential;
 pub mod fatalmailbatch;
 pub mod httpok;
 pub mod memmon;
@@ -18,6 +19,7 @@ pub const LISTENERS: &[Entry] = &[
     Entry { name: "crashmail", command: crashmail::command, superlance_longs: crashmail::SUPERLANCE_LONGS, run: crashmail::run },
     Entry { name: "crashmailbatch", command: crashmailbatch::command, superlance_longs: crashmailbatch::SUPERLANCE_LONGS, run: crashmailbatch::run },
     Entry { name: "crashsms", command: crashsms::command, superlance_longs: crashsms::SUPERLANCE_LONGS, run: crashsms::run },
+    Entry { name: "essential", command: essential::command, superlance_longs: essential::SUPERLANCE_LONGS, run: essential::run },
     Entry { name: "fatalmailbatch", command: fatalmailbatch::command, superlance_longs: fatalmailbatch::SUPERLANCE_LONGS, run: fatalmailbatch::run },
     Entry { name: "httpok", command: httpok::command, superlance_longs: httpok::SUPERLANCE_LONGS, run: httpok::run },
     Entry { name: "memmon", command: memmon::command, superlance_longs: memmon::SUPERLANCE_LONGS, run: memmon::run },

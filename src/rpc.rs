@@ -135,6 +135,11 @@ impl ProcessInfo {
     }
 }
 
+/// supervisord's default `priority` of an `[eventlistener:x]` section (programs default to
+/// 999): the only thing in [`ConfigInfo`] that tells a listener pool's process from a
+/// program's (supervisor 4.3.0). httpok and memmon keep their own copy of this number.
+pub const LISTENER_PRIORITY: i64 = -1;
+
 /// One process's configuration as `getAllConfigInfo` describes it: the fields a listener may
 /// use. Nothing in it marks an `[eventlistener:x]` pool's process as such (supervisor 4.3.0);
 /// only `group_prio` differs by default (-1 for listener pools, 999 for programs), and a
@@ -489,6 +494,17 @@ impl Client {
     /// The server URL, as given.
     pub fn url(&self) -> &str {
         self.url.as_str()
+    }
+
+    /// `supervisor.shutdown`: supervisord stops every process (each with its own stopsignal and
+    /// stopwaitsecs, listener pools last) and exits. Answered at once, before anything stops;
+    /// a supervisord already stopping answers with the fault SHUTDOWN_STATE. Here and not in
+    /// [`Supervisor`]: only essential calls it, and the fakes of that trait need not know it.
+    pub fn shutdown(&self) -> Result<(), RpcError> {
+        self.call_as("supervisor.shutdown", &[], |v| match v {
+            Value::Bool(true) => Ok(()),
+            other => Err(format!("a {} where true was expected", other.kind())),
+        })
     }
 
     /// Call `method` with `params`: the reply's value, or the error.
@@ -874,6 +890,29 @@ mod tests {
         assert_eq!(e.fault_code(), Some(FaultCode::NotRunning));
         let e = client.get_pid().unwrap_err();
         assert_eq!(e.fault_code(), Some(FaultCode::Other(999)));
+    }
+
+    #[test]
+    fn shutdown_is_one_call_and_a_stopping_supervisord_is_a_typed_fault() {
+        let (url, server) = server(vec![
+            xml_reply("<value><boolean>1</boolean></value>"),
+            fault_reply(6, "SHUTDOWN_STATE"),
+            xml_reply("<value><int>1</int></value>"),
+        ]);
+        let client = Client::new(&url, None).unwrap();
+        client.shutdown().unwrap();
+        let e = client.shutdown().unwrap_err();
+        assert_eq!(e.fault_code(), Some(FaultCode::ShutdownState));
+        let e = client.shutdown().unwrap_err();
+        assert!(matches!(e, RpcError::Malformed { .. }), "{e}");
+        let requests = server.join().unwrap();
+        assert!(
+            requests[0].ends_with(
+                "<methodName>supervisor.shutdown</methodName>\n<params>\n</params>\n</methodCall>\n"
+            ),
+            "{}",
+            requests[0]
+        );
     }
 
     #[test]

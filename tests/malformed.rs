@@ -27,6 +27,7 @@ fn argv(name: &str) -> Vec<&'static str> {
             "--sendmail_program",
             "cat >/dev/null",
         ],
+        "essential" => vec!["-p", "web"],
         "httpok" => vec!["-p", "web", "http://127.0.0.1:9/"],
         "memmon" => vec!["-a", "1GB"],
         "oom_score_adj" => vec!["-a", "-s", "500"],

@@ -9,6 +9,7 @@ mod crashmailbatch; // the batch mailer: batches at a real SMTP server, every cr
 mod crashsms; // short batched lines for SMS gateways, via sendmail and SMTP
 mod dispatch; // multi-call names, --list, --install, help, unknown names
 mod entrypoint; // superlance entrypoint: signals passed on, orphans reaped, a recorded failure a non-zero exit
+mod essential; // shutting supervisord down when an essential program fails: graceful stop, status file, grace, exclusions, the SIGTERM way
 mod fatalmailbatch; // programs that cannot start (FATAL), batched
 mod generate; // --generate: a man page per listener naming every option, completions for bash/zsh/fish, usage errors
 mod httpok; // httpok under a real supervisord: a failing URL restarts its program (new pid) and mails the action log

@@ -510,8 +510,9 @@ impl Supervisord {
         unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
     }
 
-    /// Wait for the process the test started to exit; its status, or `None` if it still runs
-    /// after `timeout`.
+    /// Wait for the process the test started (supervisord, or its entrypoint) to exit, e.g.
+    /// after a listener shut supervisord down: its status, or `None` if it still runs after
+    /// `timeout`.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
         poll(timeout, || self.child.try_wait().ok().flatten())
     }

@@ -229,6 +229,12 @@ impl SmtpServer {
         )
     }
 
+    /// The directory a mail appears in (one subdirectory per mail) once its DATA is answered:
+    /// a program can look at it, e.g. to show that a mail came before its SIGTERM.
+    pub fn mails_dir(&self) -> PathBuf {
+        self.dir.path().join("mails")
+    }
+
     /// The mails that have arrived so far, in arrival order.
     pub fn mails(&self) -> Vec<ReceivedMail> {
         let Ok(dir) = fs::read_dir(self.dir.path().join("mails")) else {
