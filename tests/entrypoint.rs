@@ -171,3 +171,66 @@ fn usage_errors() {
     let out = run(Command::new(BIN).arg("--list"));
     assert!(!String::from_utf8_lossy(&out.stdout).contains("entrypoint"));
 }
+
+/// Issue 13's proof, whole: `superlance entrypoint -- supervisord -n -c conf` with the
+/// essential listener and an essential program that goes FATAL (a command that does not
+/// exist, startretries=1): supervisord stops the other programs gracefully (trapper got
+/// SIGTERM), exits 0, and the entrypoint exits 1, or the chosen code.
+#[test]
+fn an_essential_program_going_fatal_makes_the_entrypoint_exit_non_zero() {
+    for (args, want) in [(&[][..], 1), (&["--exit-code", "3"][..], 3)] {
+        let fragment = format!(
+            "{}\n\
+             [program:broken]\ncommand=/nonexistent/broken\nstartretries=1\n\n\
+             [eventlistener:essential]\ncommand=essential -p broken\n\
+             events=PROCESS_STATE,SUPERVISOR_STATE_CHANGE\nbuffer_size=100\nstartsecs=0\n",
+            trapper()
+        );
+        let mut sv = Supervisord::config(&fragment).entrypoint(args).start();
+        let status = sv
+            .wait_exit(Duration::from_secs(60))
+            .unwrap_or_else(|| panic!("{args:?}: still running 60 s after the start"));
+        assert_eq!(
+            status.code(),
+            Some(want),
+            "{args:?}\n{}",
+            sv.file("supervisord.out")
+        );
+        assert_eq!(
+            sv.file("term").trim(),
+            "got-TERM",
+            "trapper was not stopped gracefully"
+        );
+        assert!(
+            sv.log().contains("stopped: trapper (exit status 0)"),
+            "{}",
+            sv.log()
+        );
+        let out = sv.file("supervisord.out");
+        assert!(
+            out.contains("essential program broken") && out.contains("failed (FATAL)"),
+            "{out}"
+        );
+    }
+}
+
+/// With `--on EXITED` and `--exit-code from-program`, the program's own exit status (7) is the
+/// container's.
+#[test]
+fn from_program_hands_on_the_program_s_exit_status() {
+    let fragment = format!(
+        "{}\n\
+         [program:quitter]\ncommand=sh -c 'sleep 2; exit 7'\nstartsecs=0\nautorestart=false\n\n\
+         [eventlistener:essential]\ncommand=essential -p quitter --on EXITED\n\
+         events=PROCESS_STATE,SUPERVISOR_STATE_CHANGE\nbuffer_size=100\nstartsecs=0\n",
+        trapper()
+    );
+    let mut sv = Supervisord::config(&fragment)
+        .entrypoint(&["--exit-code", "from-program"])
+        .start();
+    let status = sv
+        .wait_exit(Duration::from_secs(60))
+        .expect("still running 60 s after the start");
+    assert_eq!(status.code(), Some(7), "{}", sv.file("supervisord.out"));
+    assert_eq!(sv.file("term").trim(), "got-TERM");
+}
