@@ -234,3 +234,26 @@ fn from_program_hands_on_the_program_s_exit_status() {
     assert_eq!(status.code(), Some(7), "{}", sv.file("supervisord.out"));
     assert_eq!(sv.file("term").trim(), "got-TERM");
 }
+
+/// The same with `--on EXITED` and a program killed with SIGKILL: the entrypoint exits 1.
+#[test]
+fn an_essential_program_killed_with_sigkill_makes_the_entrypoint_exit_1() {
+    let fragment = format!(
+        "{}\n\
+         [program:victim]\ncommand=sleep 1000\nstartsecs=0\n\n\
+         [eventlistener:essential]\ncommand=essential -p victim --on EXITED\n\
+         events=PROCESS_STATE,SUPERVISOR_STATE_CHANGE\nbuffer_size=100\nstartsecs=0\n",
+        trapper()
+    );
+    let mut sv = Supervisord::config(&fragment).entrypoint(&[]).start();
+    let pid = sv.wait_running("victim", WAIT);
+    sv.wait_running("essential", WAIT);
+    // SAFETY: kill(2) on a process of this test's supervisord.
+    unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+    let status = sv
+        .wait_exit(Duration::from_secs(60))
+        .expect("still running 60 s after the kill");
+    assert_eq!(status.code(), Some(1), "{}", sv.file("supervisord.out"));
+    assert_eq!(sv.file("term").trim(), "got-TERM");
+    assert!(sv.file("supervisord.out").contains("failed (EXITED)"));
+}
