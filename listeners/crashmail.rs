@@ -9,9 +9,9 @@
 use clap::{Arg, ArgMatches, Command};
 
 use crate::event::{Event, ProcessState, StateChange};
-use crate::mail::options::{self, DEFAULT_SENDMAIL};
-use crate::mail::outbox::Outbox;
-use crate::mail::Mail;
+use crate::notify::channel::mail::options::{self, DEFAULT_SENDMAIL};
+use crate::notify::channel::mail::Mail;
+use crate::notify::outbox::Outbox;
 use crate::protocol::Ack;
 use crate::runtime::{self, Listener};
 use crate::select::{self, Selection};

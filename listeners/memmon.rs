@@ -25,9 +25,9 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 
 use crate::background::Background;
 use crate::event::{Event, ProcessState};
-use crate::mail::options::{self, DEFAULT_SENDMAIL};
-use crate::mail::outbox::Outbox;
-use crate::mail::Mail;
+use crate::notify::channel::mail::options::{self, DEFAULT_SENDMAIL};
+use crate::notify::channel::mail::Mail;
+use crate::notify::outbox::Outbox;
 use crate::procs::{self, Proc, Procfs};
 use crate::protocol::Ack;
 use crate::rpc::{self, FaultCode, ProcessInfo, RpcError, Supervisor};

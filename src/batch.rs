@@ -28,9 +28,9 @@ use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
 use crate::event::{Event, StateChange};
-use crate::mail::options::{self, Legacy};
-use crate::mail::outbox::Outbox;
-use crate::mail::Mail;
+use crate::notify::channel::mail::options::{self, Legacy};
+use crate::notify::channel::mail::Mail;
+use crate::notify::outbox::Outbox;
 use crate::protocol::Ack;
 use crate::runtime::{self, Listener};
 use crate::select::{self, Selection};

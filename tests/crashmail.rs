@@ -163,7 +163,7 @@ fn date_secs(date: &str) -> f64 {
 /// The sender crashmail uses over SMTP without `--from`: `supervisor@<fully qualified host
 /// name>` (src/hostname.rs, unit-tested there).
 fn default_from() -> String {
-    superlance::mail::message::default_from()
+    superlance::notify::channel::mail::message::default_from()
 }
 
 /// The sender a local MTA writes into a mail that has none (tests/fixtures/mail/sendmail.py,

@@ -5,10 +5,12 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use clap::Command;
-use superlance::mail::message::render;
-use superlance::mail::options;
-use superlance::mail::transport::{Credentials, Sendmail, Smtp, SmtpSettings, TlsMode};
-use superlance::mail::{DeliveryError, Mail, Rendered, Transport};
+use superlance::notify::channel::mail::message::render;
+use superlance::notify::channel::mail::options;
+use superlance::notify::channel::mail::transport::{
+    Credentials, Sendmail, Smtp, SmtpSettings, TlsMode,
+};
+use superlance::notify::channel::mail::{DeliveryError, Mail, Rendered, Transport};
 
 use crate::common::smtp::SmtpServer;
 use crate::common::tempdir;

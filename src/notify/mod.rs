@@ -4,8 +4,11 @@
 //! retries, spool, flood control).
 //!
 //! Being reshaped out of `src/mail/`: today this holds the notification model that every
-//! channel renders.
+//! channel renders, the outbox (`outbox`, still carrying mail) and the mail channel
+//! (`channel/mail.rs`), moved here as they were.
 
+pub mod channel;
 pub mod notification;
+pub mod outbox;
 
 pub use notification::{HttpPost, Kind, Notification};

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::digest::{notifications, span, Digest};
-use crate::mail::{FloodLimit, Mail};
+use crate::notify::channel::mail::{FloodLimit, Mail};
 use crate::time::LocalTime;
 
 /// One notification held back, as much of it as its digest lists (and the spool's journal

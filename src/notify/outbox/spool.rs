@@ -44,7 +44,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::flood::HeldMail;
-use crate::mail::Rendered;
+use crate::notify::channel::mail::Rendered;
 
 const MAGIC: &str = "superlance-spool 1";
 const SUFFIX: &str = ".mail";

@@ -10,7 +10,7 @@
 use std::fmt::Write as _;
 use std::time::SystemTime;
 
-use crate::mail::Mail;
+use crate::notify::channel::mail::Mail;
 use crate::time::LocalTime;
 
 /// Notifications are listed with their text while the listing is shorter than this...

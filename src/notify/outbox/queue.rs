@@ -17,7 +17,7 @@ use std::collections::VecDeque;
 use std::time::SystemTime;
 
 use super::digest::{notifications, span, Digest};
-use crate::mail::{Mail, Rendered};
+use crate::notify::channel::mail::{Mail, Rendered};
 
 /// The most text (rendered messages and the bodies kept for digests) that mails waiting in
 /// memory may hold before the oldest are merged.

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use super::describe_output;
 use crate::command::{run_shell, seconds, Finished};
-use crate::mail::message::with_lf_line_ends;
-use crate::mail::{DeliveryError, Rendered, Transport};
+use crate::notify::channel::mail::message::with_lf_line_ends;
+use crate::notify::channel::mail::{DeliveryError, Rendered, Transport};
 
 /// Pipe the message to `sh -c "<command>"`, superlance's semantics: the command reads the
 /// recipients from the headers (`sendmail -t`), so the envelope is not passed.

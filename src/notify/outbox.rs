@@ -30,8 +30,10 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use super::message::render;
-use super::{DeliveryError, FloodLimit, Mail, OutboxConfig, Rendered, Transport};
+use crate::notify::channel::mail::message::render;
+use crate::notify::channel::mail::{
+    DeliveryError, FloodLimit, Mail, OutboxConfig, Rendered, Transport,
+};
 use crate::Error;
 use flood::{Admit, Ended, Flood};
 use queue::{backlog_mail, Entry, Pending, Queue};

@@ -26,7 +26,6 @@
 
 pub mod message;
 pub mod options;
-pub mod outbox;
 pub mod transport;
 
 /// One notification, as a listener composes it. The texts are the listener's own (they keep
@@ -86,7 +85,7 @@ pub struct FloodLimit {
     pub per: std::time::Duration,
 }
 
-/// How an [`outbox::Outbox`] behaves; built from the shared options (`options`).
+/// How an [`crate::notify::outbox::Outbox`] behaves; built from the shared options (`options`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxConfig {
     /// The sender of mails whose `from` is `None`: `--from`, a `-f`/`-r` in the sendmail

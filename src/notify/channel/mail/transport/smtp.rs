@@ -23,8 +23,8 @@ use lettre::transport::smtp::extension::{ClientId, Extension};
 
 use super::excerpt;
 use crate::command::seconds;
-use crate::mail::message::as_quoted_printable;
-use crate::mail::{DeliveryError, Rendered, Transport};
+use crate::notify::channel::mail::message::as_quoted_printable;
+use crate::notify::channel::mail::{DeliveryError, Rendered, Transport};
 
 /// How an SMTP connection is secured (`--smtp-tls`). Certificates are always verified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

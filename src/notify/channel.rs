@@ -1,0 +1,4 @@
+//! The channels: one way each a notification leaves the machine. Mail is the first
+//! (`channel/mail.rs`).
+
+pub mod mail;
