@@ -1,73 +1,28 @@
-//! The one mail layer every mailing listener shares (crashmail, crashmailbatch, fatalmailbatch,
-//! crashsms, httpok, memmon). docs/mail.md describes it for users.
+//! The mail channel: superlance's mail, byte for byte (issue 16), for every listener that
+//! notifies (crashmail, crashmailbatch, fatalmailbatch, crashsms, httpok, memmon).
+//! docs/mail.md describes it for users.
 //!
-//! # Theory of operation
-//! A listener turns an event into a [`Mail`] and hands it to its [`Outbox`] with
-//! [`Outbox::submit`], which never blocks on delivery: supervisord is waiting for our RESULT.
-//! `submit` applies flood control, writes the mail to the spool directory first when there is
-//! one (so that an acknowledged notification survives a crash), and queues it for the delivery
-//! worker, a thread of its own. The worker renders nothing new: it delivers what it was given
-//! through the one [`Transport`] the options chose (a sendmail command, or SMTP via lettre),
-//! retries transient failures with backoff, and deletes a spooled copy once delivered.
+//! A [`MailChannel`] is the recipients and the sender (`-m`, `--toEmail`, `--fromEmail`,
+//! `--from`, a `-f` in the sendmail command: `options`), the rendering of a notification as an
+//! RFC 5322 message (`message`: its `subject` and `text` are the Subject and the body) and the
+//! one [`Transport`] the options chose (`transport`: a sendmail command, or SMTP via lettre).
 //!
-//! ```text
-//!  protocol loop ── submit ──▶ flood control ──▶ spool (opt.) ──▶ bounded queue ──▶ worker ──▶ Transport
-//!        ▲  RESULT OK at once                                                     retry/backoff
-//! ```
-//!
-//! Nothing accepted is lost silently: a full queue (no spool) folds the oldest mails into one
-//! digest; flood control counts what it holds back and mails one digest when its window ends;
-//! at shutdown (SIGTERM) queued mail is delivered within a deadline, or spooled, and anything
-//! that can be neither is named in the log.
-//!
-//! Modules: `message` (a [`Mail`] as RFC 5322 bytes, with From, Date, Message-ID), `transport`
-//! (sendmail command and SMTP), `outbox` (queue, worker, retry, spool, flood control), `options`
-//! (the shared command-line flags and what they build).
+//! Modules: `message` (a notification as RFC 5322 bytes, with From, Date, Message-ID),
+//! `transport` (sendmail command and SMTP), `options` (the shared command-line flags and what
+//! they build).
 
 pub mod message;
 pub mod options;
 pub mod transport;
 
-/// One notification, as a listener composes it. The texts are the listener's own (they keep
-/// superlance's wording so that users' mail filters go on working).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mail {
-    /// Recipients (superlance's `-m`/`--email`, or the batch tools' `--toEmail` list).
-    pub to: Vec<String>,
-    /// The sender; `None` uses the outbox's default (see [`OutboxConfig::default_from`]).
-    pub from: Option<String>,
-    /// `None` writes no Subject header (crashsms, for SMS gateways).
-    pub subject: Option<String>,
-    pub body: String,
-    /// What flood control counts against, e.g. the `group:name` of the program; `None` is never
-    /// held back (a digest, a batch).
-    pub key: Option<String>,
-}
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
-/// A mail ready to go: the envelope and the full RFC 5322 message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rendered {
-    /// The envelope sender; empty when the mail has none (piped to sendmail, which decides).
-    pub from: String,
-    pub to: Vec<String>,
-    /// Headers and body, CRLF line ends, as sent over SMTP (the sendmail transport turns them
-    /// into LF).
-    pub message: Vec<u8>,
-    /// For log lines: the subject, or the first line of the body.
-    pub summary: String,
-}
-
-/// Why a delivery failed, and whether trying again may help.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DeliveryError {
-    /// The server is down or slow, the command timed out, a 4xx reply: retry later.
-    #[error("{0} (will retry)")]
-    Transient(String),
-    /// The message itself is refused (a 5xx reply to a recipient, an invalid address): retrying
-    /// would fail forever.
-    #[error("{0}")]
-    Permanent(String),
-}
+use super::{Channel, DeliveryError, RenderError, Rendered, Words};
+use crate::notify::notification::Notification;
+use crate::notify::notifier::Notifier;
+use crate::Error;
+use options::MailConfig;
 
 /// A way to deliver a rendered mail. Implementations block (the worker thread calls them);
 /// each has its own timeouts so that a hung server cannot hold the worker forever.
@@ -77,28 +32,168 @@ pub trait Transport: Send {
     fn describe(&self) -> String;
 }
 
-/// Flood control: at most `max` mails per key in any window of `per`; what is held back is
-/// counted and mailed as one digest when the window ends (superlance #99, #108).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FloodLimit {
-    pub max: u32,
-    pub per: std::time::Duration,
+/// What log lines and digests have always said about mail.
+pub const MAIL_WORDS: Words = Words {
+    one: "mail",
+    many: "mails",
+    all: "all mail",
+    mass: "mail is",
+    sent: "mailed",
+    sending: "mailing",
+};
+
+/// Mail to fixed recipients from a fixed sender, through one transport.
+pub struct MailChannel {
+    to: Vec<String>,
+    /// `None` writes no From header (the local MTA fills it, as it did for superlance).
+    from: Option<String>,
+    /// Only the worker locks it (in `deliver`): rendering never waits for a delivery.
+    transport: Mutex<Box<dyn Transport>>,
+    description: String,
 }
 
-/// How an [`crate::notify::outbox::Outbox`] behaves; built from the shared options (`options`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutboxConfig {
-    /// The sender of mails whose `from` is `None`: `--from`, a `-f`/`-r` in the sendmail
-    /// command, `supervisor@<fqdn>` for SMTP; `None` writes no From header (the local MTA
-    /// fills it, as it did for superlance).
-    pub default_from: Option<String>,
-    /// `--spool DIR`: persist each mail before it is acknowledged.
-    pub spool: Option<std::path::PathBuf>,
-    /// `None`: flood control off (`--max-mails 0`).
-    pub flood: Option<FloodLimit>,
-    /// Mails held in memory before the oldest are folded into a digest (no spool).
-    pub queue_capacity: usize,
-    /// At shutdown, how long to keep trying to deliver before spooling or giving up. supervisord
-    /// sends SIGKILL `stopwaitsecs` (default 10 s) after SIGTERM, so this stays below that.
-    pub shutdown_grace: std::time::Duration,
+impl MailChannel {
+    /// `from`: the batch tools' `-f`, else `--from`, a `-f`/`-r` in the sendmail command,
+    /// `supervisor@<fqdn>` for SMTP (`options`), else none.
+    pub fn new(to: Vec<String>, from: Option<String>, transport: Box<dyn Transport>) -> Self {
+        MailChannel {
+            description: transport.describe(),
+            to,
+            from,
+            transport: Mutex::new(transport),
+        }
+    }
+}
+
+/// The notifier of a listener that mails `recipients` about `about` ("restarts"), or `None`
+/// without recipients; either way, what will happen is said in the start-up log.
+pub fn notifier_for(
+    recipients: &[String],
+    about: &str,
+    transport: Box<dyn Transport>,
+    config: MailConfig,
+) -> Result<Option<Notifier>, Error> {
+    if recipients.is_empty() {
+        log::warn!("no valid -m/--email address: {about} are logged, not mailed");
+        return Ok(None);
+    }
+    log::info!(
+        "mailing {} about {about}, via {}",
+        recipients.join(", "),
+        transport.describe()
+    );
+    let channel = MailChannel::new(recipients.to_vec(), config.default_from, transport);
+    Notifier::start(vec![Arc::new(channel)], config.outbox).map(Some)
+}
+
+impl Channel for MailChannel {
+    fn name(&self) -> &str {
+        "mail"
+    }
+
+    fn render(&self, n: &Notification) -> Result<Rendered, RenderError> {
+        message::render(
+            &self.to,
+            self.from.as_deref(),
+            n.subject.as_deref(),
+            &n.text,
+            n.time,
+        )
+    }
+
+    fn deliver(&self, r: &Rendered) -> Result<(), DeliveryError> {
+        if r.to.is_empty() {
+            // A spool file without a recipient (written by hand?): no retry will help.
+            return Err(DeliveryError::Permanent("no recipient".to_owned()));
+        }
+        self.transport
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .deliver(r)
+    }
+
+    fn describe(&self) -> String {
+        self.description.clone()
+    }
+
+    fn words(&self) -> Words {
+        MAIL_WORDS
+    }
+
+    fn envelope(&self) -> bool {
+        true
+    }
+
+    fn recipients(&self, r: &Rendered) -> String {
+        format!(" to {}", r.to.join(", "))
+    }
+
+    /// `--spool DIR` itself: where mail has always been spooled, so that mail left by an
+    /// earlier version is sent at the next start.
+    fn spool_dir(&self, dir: &Path) -> PathBuf {
+        dir.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notify::notification::Notification;
+    use std::time::Duration;
+
+    fn channel() -> MailChannel {
+        MailChannel::new(
+            vec!["ops@example.com".into()],
+            Some("supervisor@host1".into()),
+            Box::new(transport::Sendmail {
+                command: "true".into(),
+                timeout: Duration::from_secs(1),
+            }),
+        )
+    }
+
+    #[test]
+    fn mail_keeps_the_spool_directory_itself() {
+        // Existing spools of mail are in --spool DIR: they are read at the next start.
+        let dir = Path::new("/var/spool/superlance");
+        assert_eq!(channel().spool_dir(dir), dir);
+        assert_eq!(channel().name(), "mail");
+        assert!(channel().envelope());
+    }
+
+    #[test]
+    fn a_notification_is_rendered_as_superlance_mailed_it() {
+        let n = Notification::for_test(
+            Some("web_01 crashed at 2026-11-24 18:30:05,123"),
+            "Process web_01 in group web exited unexpectedly (pid 4242) from state RUNNING",
+            Some("web:web_01"),
+        );
+        let r = channel().render(&n).unwrap();
+        let text = String::from_utf8(r.message.clone()).unwrap();
+        assert!(
+            text.starts_with(
+                "To: ops@example.com\r\n\
+                 Subject: web_01 crashed at 2026-11-24 18:30:05,123\r\n\
+                 From: supervisor@host1\r\n\
+                 Date: Thu, 01 Jan 1970 00:00:00 +0000\r\n"
+            ),
+            "{text}"
+        );
+        assert!(text.ends_with(
+            "\r\n\r\nProcess web_01 in group web exited unexpectedly (pid 4242) from state RUNNING"
+        ));
+        assert_eq!(
+            (r.from.as_str(), r.to.as_slice()),
+            ("supervisor@host1", &["ops@example.com".to_owned()][..])
+        );
+        assert!(r.headers.is_empty());
+        assert_eq!(channel().recipients(&r), " to ops@example.com");
+        // A spooled mail without a recipient (by hand?) is refused for good, not retried.
+        let mut bare = r.clone();
+        bare.to.clear();
+        assert!(matches!(
+            channel().deliver(&bare),
+            Err(DeliveryError::Permanent(_))
+        ));
+    }
 }

@@ -3,7 +3,7 @@
 //! never the protocol loop) and both are bounded by a timeout, so that a hung MTA cannot hold
 //! the worker forever.
 //!
-//! Each failure is classified for the worker's retry logic ([`super::DeliveryError`]). The rule when
+//! Each failure is classified for the worker's retry logic ([`crate::notify::DeliveryError`]). The rule when
 //! in doubt is *transient*: a mail wrongly called transient costs a few retries and log lines;
 //! one wrongly called permanent is given up, which is the one thing this layer must not do
 //! lightly. Only what cannot change while the listener runs is permanent: an SMTP 5xx reply

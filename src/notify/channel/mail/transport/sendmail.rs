@@ -11,7 +11,8 @@ use std::time::Duration;
 use super::describe_output;
 use crate::command::{run_shell, seconds, Finished};
 use crate::notify::channel::mail::message::with_lf_line_ends;
-use crate::notify::channel::mail::{DeliveryError, Rendered, Transport};
+use crate::notify::channel::mail::Transport;
+use crate::notify::channel::{DeliveryError, Rendered};
 
 /// Pipe the message to `sh -c "<command>"`, superlance's semantics: the command reads the
 /// recipients from the headers (`sendmail -t`), so the envelope is not passed.
@@ -108,6 +109,7 @@ mod tests {
         Rendered {
             from: "supervisor@host1".into(),
             to: vec!["ops@example.com".into()],
+            headers: Vec::new(),
             message: b"To: ops@example.com\r\nSubject: test\r\n\r\nbody\r\n".to_vec(),
             summary: "test".into(),
         }
