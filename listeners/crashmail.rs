@@ -11,7 +11,6 @@ use clap::{Arg, ArgMatches, Command};
 use std::time::SystemTime;
 
 use crate::event::{Event, ProcessState, StateChange};
-use crate::notify::channel::mail::notifier_for;
 use crate::notify::channel::mail::options::{self, DEFAULT_SENDMAIL};
 use crate::notify::{Notification, Notifier};
 use crate::protocol::Ack;
@@ -89,7 +88,7 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
             selection.describe()
         }
     );
-    let notifier = notifier_for(&recipients, &about, transport, config)?;
+    let notifier = options::notifier_for(&recipients, &about, transport, config)?;
     let mut listener = Crashmail {
         selection: if selection.is_empty() {
             Selection::any()

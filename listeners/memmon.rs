@@ -25,7 +25,6 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 
 use crate::background::Background;
 use crate::event::{Event, ProcessState};
-use crate::notify::channel::mail::notifier_for;
 use crate::notify::channel::mail::options::{self, DEFAULT_SENDMAIL};
 use crate::notify::{Kind, Notification, Notifier};
 use crate::procs::{self, Proc, Procfs};
@@ -603,8 +602,8 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
         },
         rpc.url()
     );
-    let outbox =
-        notifier_for(&recipients, "restarts", transport, config)?.map(|o| Arc::new(Mutex::new(o)));
+    let outbox = options::notifier_for(&recipients, "restarts", transport, config)?
+        .map(|o| Arc::new(Mutex::new(o)));
     let notify: Option<Notify> = outbox.clone().map(|o| -> Notify {
         Box::new(move |mail| {
             o.lock()

@@ -37,7 +37,6 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 use crate::background::{Background, Requested};
 use crate::event::Event;
 use crate::http::{Address, HttpError, Url};
-use crate::notify::channel::mail::notifier_for;
 use crate::notify::channel::mail::options::{self, DEFAULT_SENDMAIL};
 use crate::notify::{Kind, Notification, Notifier};
 use crate::protocol::Ack;
@@ -367,7 +366,7 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
             );
         }
     }
-    let outbox = notifier_for(&recipients, "failed checks", transport, config)?;
+    let outbox = options::notifier_for(&recipients, "failed checks", transport, config)?;
     let outbox = Arc::new(Mutex::new(outbox));
     let mailer = Mailer {
         recipients,

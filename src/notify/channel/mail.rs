@@ -16,13 +16,10 @@ pub mod options;
 pub mod transport;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
 use super::{Channel, DeliveryError, RenderError, Rendered, Words};
 use crate::notify::notification::Notification;
-use crate::notify::notifier::Notifier;
-use crate::Error;
-use options::MailConfig;
 
 /// A way to deliver a rendered mail. Implementations block (the worker thread calls them);
 /// each has its own timeouts so that a hung server cannot hold the worker forever.
@@ -63,27 +60,6 @@ impl MailChannel {
             transport: Mutex::new(transport),
         }
     }
-}
-
-/// The notifier of a listener that mails `recipients` about `about` ("restarts"), or `None`
-/// without recipients; either way, what will happen is said in the start-up log.
-pub fn notifier_for(
-    recipients: &[String],
-    about: &str,
-    transport: Box<dyn Transport>,
-    config: MailConfig,
-) -> Result<Option<Notifier>, Error> {
-    if recipients.is_empty() {
-        log::warn!("no valid -m/--email address: {about} are logged, not mailed");
-        return Ok(None);
-    }
-    log::info!(
-        "mailing {} about {about}, via {}",
-        recipients.join(", "),
-        transport.describe()
-    );
-    let channel = MailChannel::new(recipients.to_vec(), config.default_from, transport);
-    Notifier::start(vec![Arc::new(channel)], config.outbox).map(Some)
 }
 
 impl Channel for MailChannel {

@@ -20,7 +20,10 @@ use clap::{Arg, ArgMatches};
 
 use super::message::{check_address, default_from};
 use super::transport::{Credentials, Sendmail, Smtp, SmtpSettings, TlsMode};
-use super::Transport;
+use std::sync::Arc;
+
+use super::{MailChannel, Transport};
+use crate::notify::notifier::Notifier;
 use crate::notify::outbox::{FloodLimit, OutboxConfig};
 use crate::Error;
 
@@ -169,6 +172,27 @@ pub fn per_event_mail(m: &ArgMatches) -> Result<PerEventMail, Error> {
         transport,
         config,
     })
+}
+
+/// The notifier of a listener that mails `recipients` about `about` ("restarts"), or `None`
+/// without recipients; either way, what will happen is said in the start-up log.
+pub fn notifier_for(
+    recipients: &[String],
+    about: &str,
+    transport: Box<dyn Transport>,
+    config: MailConfig,
+) -> Result<Option<Notifier>, Error> {
+    if recipients.is_empty() {
+        log::warn!("no valid -m/--email address: {about} are logged, not mailed");
+        return Ok(None);
+    }
+    log::info!(
+        "mailing {} about {about}, via {}",
+        recipients.join(", "),
+        transport.describe()
+    );
+    let channel = MailChannel::new(recipients.to_vec(), config.default_from, transport);
+    Notifier::start(vec![Arc::new(channel)], config.outbox).map(Some)
 }
 
 /// The addresses of a comma-separated list (`-m`, `--toEmail`), blanks trimmed. An invalid

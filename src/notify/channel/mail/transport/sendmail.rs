@@ -8,7 +8,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::time::Duration;
 
-use super::describe_output;
+use super::output::describe_output;
 use crate::command::{run_shell, seconds, Finished};
 use crate::notify::channel::mail::message::with_lf_line_ends;
 use crate::notify::channel::mail::Transport;

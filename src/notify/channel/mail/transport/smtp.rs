@@ -21,7 +21,7 @@ use lettre::transport::smtp::authentication::{
 use lettre::transport::smtp::client::{Certificate, SmtpConnection, TlsParameters};
 use lettre::transport::smtp::extension::{ClientId, Extension};
 
-use super::excerpt;
+use super::output::excerpt;
 use crate::command::seconds;
 use crate::notify::channel::mail::message::as_quoted_printable;
 use crate::notify::channel::mail::Transport;
