@@ -105,7 +105,8 @@ impl Words {
 /// One way to deliver notifications. See the module's documentation for the two halves.
 pub trait Channel: Send + Sync {
     /// Short, lowercase, unique among channels: `mail`, `webhook`, `slack`. Names the spool
-    /// subdirectory and the worker thread.
+    /// subdirectory and the worker thread, so never `failed` or `held` (mail's spool, which is
+    /// `DIR` itself, has those).
     fn name(&self) -> &str;
 
     /// The notification as this channel sends it. Cheap: no I/O (it runs while supervisord
