@@ -8,10 +8,11 @@
 
 use clap::{Arg, ArgMatches, Command};
 
+use std::time::SystemTime;
+
 use crate::event::{Event, ProcessState, StateChange};
-use crate::mail::options::{self, DEFAULT_SENDMAIL};
-use crate::mail::outbox::Outbox;
-use crate::mail::Mail;
+use crate::notify::channel::mail::options::{self, DEFAULT_SENDMAIL};
+use crate::notify::{Notification, Notifier};
 use crate::protocol::Ack;
 use crate::runtime::{self, Listener};
 use crate::select::{self, Selection};
@@ -87,7 +88,7 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
             selection.describe()
         }
     );
-    let outbox = Outbox::for_recipients(&recipients, &about, transport, config)?;
+    let notifier = options::notifier_for(&recipients, &about, transport, config)?;
     let mut listener = Crashmail {
         selection: if selection.is_empty() {
             Selection::any()
@@ -95,8 +96,8 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
             selection
         },
         prefix: m.get_one::<String>("optionalheader").cloned(),
-        recipients,
-        outbox,
+        hostname: crate::hostname::short(),
+        notifier,
     };
     runtime::run(&mut listener)
 }
@@ -104,13 +105,15 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
 pub struct Crashmail {
     selection: Selection,
     prefix: Option<String>,
-    recipients: Vec<String>,
-    outbox: Option<Outbox>,
+    /// This machine's name, for the notification (read once: not per crash).
+    hostname: String,
+    notifier: Option<Notifier>,
 }
 
 impl Crashmail {
-    /// The mail superlance would send for this exit, same texts.
-    fn compose(&self, exit: &StateChange, asctime: &str) -> Mail {
+    /// The notification of this exit, at `time`: superlance's subject and body as its
+    /// subject and text.
+    fn compose(&self, exit: &StateChange, asctime: &str, time: SystemTime) -> Notification {
         let name = exit.process.name;
         let subject = match &self.prefix {
             Some(prefix) => format!("{prefix}: {name} crashed at {asctime}"),
@@ -121,12 +124,10 @@ impl Crashmail {
             "Process {name} in group {} exited unexpectedly (pid {pid}) from state {}",
             exit.process.group, exit.from_state
         );
-        Mail {
-            to: self.recipients.clone(),
-            from: None,
+        Notification {
             subject: Some(subject),
-            body,
-            key: Some(exit.process.namespec()),
+            text: body,
+            ..Notification::state_change("crashmail", &self.hostname, exit, time)
         }
     }
 }
@@ -142,28 +143,28 @@ impl Listener for Crashmail {
         {
             return Ack::Ok;
         }
-        let mail = self.compose(exit, &crate::time::asctime());
-        match &self.outbox {
-            Some(outbox) => {
+        let n = self.compose(exit, &crate::time::asctime(), SystemTime::now());
+        match &self.notifier {
+            Some(notifier) => {
                 log::info!(
                     "{}: unexpected exit, mailing: {}",
                     exit.process.namespec(),
-                    mail.subject.as_deref().unwrap_or("")
+                    n.subject.as_deref().unwrap_or("")
                 );
-                outbox.submit(mail);
+                notifier.submit(n);
             }
             None => log::info!(
                 "{}: unexpected exit (not mailed: no -m/--email): {}",
                 exit.process.namespec(),
-                mail.body
+                n.text
             ),
         }
         Ack::Ok
     }
 
     fn shutdown(&mut self) {
-        if let Some(outbox) = self.outbox.as_mut() {
-            outbox.shutdown();
+        if let Some(notifier) = self.notifier.as_mut() {
+            notifier.shutdown();
         }
     }
 }
@@ -180,8 +181,8 @@ mod tests {
         Crashmail {
             selection,
             prefix: prefix.map(str::to_owned),
-            recipients: vec!["ops@example.com".into()],
-            outbox: None,
+            hostname: "host1".into(),
+            notifier: None,
         }
     }
 
@@ -199,19 +200,32 @@ mod tests {
     #[test]
     fn superlance_subject_and_body() {
         let l = listener(&[], true, None);
-        let m = l.compose(&exited("web", "web_01", false), "2026-11-24 18:30:05,123");
+        let at = SystemTime::UNIX_EPOCH;
+        let m = l.compose(
+            &exited("web", "web_01", false),
+            "2026-11-24 18:30:05,123",
+            at,
+        );
         assert_eq!(
             m.subject.as_deref(),
             Some("web_01 crashed at 2026-11-24 18:30:05,123")
         );
         assert_eq!(
-            m.body,
+            m.text,
             "Process web_01 in group web exited unexpectedly (pid 4242) from state RUNNING"
         );
         assert_eq!(m.key.as_deref(), Some("web:web_01"));
-        assert_eq!(m.to, ["ops@example.com"]);
+        // The structured fields every channel renders.
+        assert_eq!(m.listener, "crashmail");
+        assert_eq!(m.hostname, "host1");
+        assert_eq!(m.event.as_deref(), Some("PROCESS_STATE_EXITED"));
+        assert_eq!(m.group.as_deref(), Some("web"));
+        assert_eq!(m.program.as_deref(), Some("web_01"));
+        assert_eq!(m.from_state.as_deref(), Some("RUNNING"));
+        assert_eq!(m.to_state.as_deref(), Some("EXITED"));
+        assert_eq!((m.pid, m.expected, m.time), (Some(4242), Some(false), at));
         let l = listener(&[], true, Some("prod-db1"));
-        let m = l.compose(&exited("web", "web_01", false), "T");
+        let m = l.compose(&exited("web", "web_01", false), "T", at);
         assert_eq!(m.subject.as_deref(), Some("prod-db1: web_01 crashed at T"));
     }
 

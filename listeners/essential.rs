@@ -34,9 +34,8 @@ use std::time::{Duration, Instant};
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
 use crate::event::{Event, ProcessState, StateChange, SupervisorState};
-use crate::mail::options::{self, DEFAULT_SENDMAIL};
-use crate::mail::outbox::Outbox;
-use crate::mail::Mail;
+use crate::notify::channel::mail::options::{self, DEFAULT_SENDMAIL};
+use crate::notify::{Kind, Notification, Notifier};
 use crate::protocol::Ack;
 use crate::rpc::{self, FaultCode, ProcessInfo, RpcError, Supervisor, LISTENER_PRIORITY};
 use crate::runtime::{self, Listener};
@@ -248,28 +247,27 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
     }
     // Mail is set up only with -m: without it the mail layer's start-up checks (a missing
     // sendmail) would only be noise.
-    let (outbox, recipients) = if m.contains_id(options::EMAIL) {
+    let notifier = if m.contains_id(options::EMAIL) {
         let options::PerEventMail {
             recipients,
             transport,
             config,
         } = options::per_event_mail(m)?;
-        let outbox = Outbox::for_recipients(
+        options::notifier_for(
             &recipients,
             "essential programs' failures",
             transport,
             config,
-        )?;
-        (outbox, recipients)
+        )?
     } else {
         log::info!("no -m/--email: failures are logged, not mailed");
-        (None, Vec::new())
+        None
     };
     let flags = Arc::new(Shared::default());
     let actor = Actor {
         rpc,
         parent: ParentProcess,
-        notify: Mailer { outbox, recipients },
+        notify: Mailer { notifier },
         status,
         shared: Arc::clone(&flags),
         acted: false,
@@ -572,32 +570,36 @@ pub trait Notify {
     fn notify(&mut self, trigger: &Trigger, text: &str);
 }
 
-/// Mail through the shared outbox: our only use of the delivery layer.
+/// Notification through the shared delivery layer: our only use of it.
 pub struct Mailer {
-    outbox: Option<Outbox>,
-    recipients: Vec<String>,
+    notifier: Option<Notifier>,
 }
 
 impl Notify for Mailer {
     fn notify(&mut self, trigger: &Trigger, text: &str) {
-        let Some(mut outbox) = self.outbox.take() else {
+        let Some(mut notifier) = self.notifier.take() else {
             return;
         };
-        outbox.submit(Mail {
-            to: self.recipients.clone(),
-            from: None,
-            subject: Some(format!(
-                "{}: essential program {} is {}, supervisord shut down",
-                crate::hostname::short(),
-                trigger.namespec(),
-                trigger.state.name()
-            )),
-            body: format!("{} {text}\n", crate::time::asctime()),
-            key: None,
-        });
-        // The outbox's shutdown delivers what it can within its grace (5 s; a delivery under
-        // way gets 1 s more), then spools (--spool) or names in the log what it could not.
-        outbox.shutdown();
+        let hostname = crate::hostname::short();
+        let mut n = Notification::new(
+            Kind::Event,
+            "essential",
+            &hostname,
+            std::time::SystemTime::now(),
+        )
+        .with_namespec(&trigger.namespec());
+        n.event = Some(format!("PROCESS_STATE_{}", trigger.state.name()));
+        n.to_state = Some(trigger.state.name().to_owned());
+        n.subject = Some(format!(
+            "{hostname}: essential program {} is {}, supervisord shut down",
+            trigger.namespec(),
+            trigger.state.name()
+        ));
+        n.text = format!("{} {text}\n", crate::time::asctime());
+        notifier.submit(n);
+        // The shutdown delivers what it can within its grace (5 s; a delivery under way gets
+        // 1 s more), then spools (--spool) or names in the log what it could not.
+        notifier.shutdown();
     }
 }
 

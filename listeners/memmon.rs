@@ -19,15 +19,14 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
 use crate::background::Background;
 use crate::event::{Event, ProcessState};
-use crate::mail::options::{self, DEFAULT_SENDMAIL};
-use crate::mail::outbox::Outbox;
-use crate::mail::Mail;
+use crate::notify::channel::mail::options::{self, DEFAULT_SENDMAIL};
+use crate::notify::{Kind, Notification, Notifier};
 use crate::procs::{self, Proc, Procfs};
 use crate::protocol::Ack;
 use crate::rpc::{self, FaultCode, ProcessInfo, RpcError, Supervisor};
@@ -267,8 +266,8 @@ impl Rules {
     }
 }
 
-/// Where memmon's mail goes: the outbox, or a recorder in tests.
-pub type Notify = Box<dyn Fn(Mail) + Send>;
+/// Where memmon's notifications go: the notifier, or a recorder in tests.
+pub type Notify = Box<dyn Fn(Notification) + Send>;
 
 /// The decisions and the actions of one tick; runs on the [`Background`] worker.
 pub struct Memmon {
@@ -277,7 +276,8 @@ pub struct Memmon {
     pub rpc: Box<dyn Supervisor + Send>,
     pub procs: Box<dyn Procfs + Send>,
     pub notify: Option<Notify>,
-    pub recipients: Vec<String>,
+    /// This machine's name, for the notifications.
+    pub hostname: String,
     /// `-n`: `memmon [NAME]: ...` in subjects.
     pub name: Option<String>,
     /// `-u`: mail a restart only if the process had been up at most this long (seconds).
@@ -308,7 +308,7 @@ impl Memmon {
         rpc: Box<dyn Supervisor + Send>,
         procs: Box<dyn Procfs + Send>,
         notify: Option<Notify>,
-        recipients: Vec<String>,
+        hostname: String,
         name: Option<String>,
         uptime_limit: u64,
         own: Option<(String, String)>,
@@ -319,7 +319,7 @@ impl Memmon {
             rpc,
             procs,
             notify,
-            recipients,
+            hostname,
             name,
             uptime_limit,
             own,
@@ -444,13 +444,15 @@ impl Memmon {
 
     fn mail(&self, pname: &str, subject: String, body: String) {
         if let Some(notify) = &self.notify {
-            notify(Mail {
-                to: self.recipients.clone(),
-                from: None,
-                subject: Some(subject),
-                body,
-                key: Some(pname.to_owned()),
-            });
+            notify(
+                Notification {
+                    subject: Some(subject),
+                    text: body,
+                    key: Some(pname.to_owned()),
+                    ..Notification::new(Kind::Event, "memmon", &self.hostname, SystemTime::now())
+                }
+                .with_namespec(pname),
+            );
         }
     }
 
@@ -532,8 +534,8 @@ impl Memmon {
 /// The listener: hands each TICK to the worker.
 pub struct MemmonListener {
     worker: Background<()>,
-    /// Shared with the worker, which submits; a Mutex because an Outbox is Send, not Sync.
-    outbox: Option<Arc<Mutex<Outbox>>>,
+    /// Shared with the worker, which submits; a Mutex because a Notifier is Send, not Sync.
+    outbox: Option<Arc<Mutex<Notifier>>>,
 }
 
 impl Listener for MemmonListener {
@@ -580,7 +582,7 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
     if rules.is_empty() {
         return Err(Error::Usage(format!(
             "nothing to watch: give -p NAME=SIZE, -g GROUP=SIZE or -a SIZE\n\n{}",
-            crate::dispatch::listener_help("memmon")
+            crate::entry::full_help("memmon", command())
         )));
     }
     let rpc = rpc::Client::from_env().map_err(|e| Error::Setup(e.to_string()))?;
@@ -600,7 +602,7 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
         },
         rpc.url()
     );
-    let outbox = Outbox::for_recipients(&recipients, "restarts", transport, config)?
+    let outbox = options::notifier_for(&recipients, "restarts", transport, config)?
         .map(|o| Arc::new(Mutex::new(o)));
     let notify: Option<Notify> = outbox.clone().map(|o| -> Notify {
         Box::new(move |mail| {
@@ -615,7 +617,7 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
         Box::new(rpc),
         Box::new(Proc::default()),
         notify,
-        recipients,
+        crate::hostname::short(),
         m.get_one::<String>(NAME).cloned(),
         m.get_one::<u64>(UPTIME).copied().unwrap_or(u64::MAX),
         Selection::own_from_env(),
@@ -830,7 +832,11 @@ mod tests {
         }
     }
 
-    fn memmon(fake: Fake, rules: Rules, cumulative: bool) -> (Memmon, Arc<Mutex<Vec<Mail>>>) {
+    fn memmon(
+        fake: Fake,
+        rules: Rules,
+        cumulative: bool,
+    ) -> (Memmon, Arc<Mutex<Vec<Notification>>>) {
         let mails = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&mails);
         let m = Memmon::new(
@@ -839,7 +845,7 @@ mod tests {
             Box::new(fake),
             Box::new(FakeProcs),
             Some(Box::new(move |mail| sink.lock().unwrap().push(mail))),
-            vec!["ops@example.com".into()],
+            "host1".into(),
             None,
             u64::MAX,
             Some(("memmon".into(), "memmon".into())),
@@ -900,16 +906,16 @@ mod tests {
             Some("memmon: process web:big restarted")
         );
         assert!(big
-            .body
+            .text
             .starts_with("memmon.py restarted the process named web:big at "));
         assert!(big
-            .body
+            .text
             .ends_with(" because it was consuming too much memory (524288000 bytes RSS)"));
         let zone = crate::time::zone_abbreviation(std::time::SystemTime::now());
         assert!(
-            big.body.contains(&format!(" {zone} because")),
+            big.text.contains(&format!(" {zone} because")),
             "{}",
-            big.body
+            big.text
         );
     }
 
@@ -971,7 +977,7 @@ mod tests {
                 mails[0].subject.as_deref(),
                 Some("memmon: failed to start process web:big")
             );
-            assert!(mails[0].body.contains("SPAWN_ERROR"), "{}", mails[0].body);
+            assert!(mails[0].text.contains("SPAWN_ERROR"), "{}", mails[0].text);
         }
         // Stopped between the check and the stop: not an error, nothing started.
         let mut fake = world();

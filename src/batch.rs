@@ -3,8 +3,8 @@
 //!
 //! # Theory of operation
 //! A [`Batch`] collects one line per reported state change and sends them as one mail per
-//! `--interval` minutes, through the shared mail layer (`src/mail/`), which delivers, retries
-//! and spools.
+//! `--interval` minutes, through the shared delivery layer (`src/notify/`: the mail channel),
+//! which delivers, retries and spools.
 //!
 //! When a batch is due is decided by [`BatchClock`], from the `when:` stamps of supervisord's
 //! TICK events, whichever TICK_* arrives. superlance counted only the ticks named by `-e`
@@ -22,15 +22,16 @@
 //! accepted, so a crash or kill loses none, and the lines left by an earlier run open the
 //! first batch; at SIGTERM the batch in hand is mailed (delivered or spooled) before exit.
 
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
 use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
 use crate::event::{Event, StateChange};
-use crate::mail::options::{self, Legacy};
-use crate::mail::outbox::Outbox;
-use crate::mail::Mail;
+use crate::notify::channel::mail::options::{self, Legacy};
+use crate::notify::channel::mail::MailChannel;
+use crate::notify::{Kind as NotificationKind, Notification, Notifier};
 use crate::protocol::Ack;
 use crate::runtime::{self, Listener};
 use crate::select::{self, Selection};
@@ -206,7 +207,7 @@ pub fn run(kind: &'static Kind, m: &ArgMatches) -> Result<(), Error> {
         // stderr: stdout is the protocol's).
         Error::Usage(format!(
             "{what}\n\n{}",
-            crate::dispatch::listener_help(kind.name)
+            crate::entry::full_help(kind.name, command(kind))
         ))
     };
     let Some(to) = m.get_one::<String>(TO) else {
@@ -264,14 +265,15 @@ pub fn run(kind: &'static Kind, m: &ArgMatches) -> Result<(), Error> {
             minutes(interval),
             transport.describe()
         );
-        Box::new(Outbox::start(transport, config)?)
+        // -f is the sender; without it, --from (checked above).
+        let channel = MailChannel::new(recipients.clone(), from.or(config.default_from), transport);
+        Box::new(Notifier::start(vec![Arc::new(channel)], config.outbox)?)
     };
     let mut batch = Batch::new(
         kind,
         Settings {
             selection,
             to: recipients,
-            from,
             subject: m
                 .get_one::<String>(SUBJECT)
                 .cloned()
@@ -282,6 +284,7 @@ pub fn run(kind: &'static Kind, m: &ArgMatches) -> Result<(), Error> {
         sink,
         Instant::now(),
     );
+    batch.hostname = crate::hostname::short();
     runtime::run(&mut batch)
 }
 
@@ -412,18 +415,18 @@ impl Watchdog {
     }
 }
 
-/// Where a batch goes: the mail layer, or (no valid address) the log.
+/// Where a batch goes: the delivery layer, or (no valid address) the log.
 pub trait Sink {
     /// Lines collected by an earlier run and not mailed.
     fn left(&self) -> Vec<String>;
     /// A line joined the batch.
     fn line(&self, line: &str);
-    /// The batch, as one mail.
-    fn send(&self, mail: Mail);
+    /// The batch, as one notification.
+    fn send(&self, batch: Notification);
     fn shutdown(&mut self);
 }
 
-impl Sink for Outbox {
+impl Sink for Notifier {
     fn left(&self) -> Vec<String> {
         self.batch_left()
     }
@@ -432,12 +435,12 @@ impl Sink for Outbox {
         self.batch_line(line);
     }
 
-    fn send(&self, mail: Mail) {
-        self.submit_batch(mail);
+    fn send(&self, batch: Notification) {
+        self.submit_batch(batch);
     }
 
     fn shutdown(&mut self) {
-        Outbox::shutdown(self);
+        Notifier::shutdown(self);
     }
 }
 
@@ -449,16 +452,15 @@ impl Sink for LogOnly {
         Vec::new()
     }
     fn line(&self, _: &str) {}
-    fn send(&self, _: Mail) {}
+    fn send(&self, _: Notification) {}
     fn shutdown(&mut self) {}
 }
 
 /// A batch mailer's settings, from its options.
 pub struct Settings {
     pub selection: Selection,
+    /// The recipients (the mail channel's too): none, and lines are only logged.
     pub to: Vec<String>,
-    /// `None`: the mail layer's default (`--from`).
-    pub from: Option<String>,
     pub subject: Option<String>,
     pub interval: Duration,
     /// `-e`, for the hint when no TICK comes.
@@ -473,6 +475,8 @@ pub struct Batch {
     watchdog: Watchdog,
     lines: Vec<String>,
     sink: Box<dyn Sink>,
+    /// This machine's name, for the notification.
+    hostname: String,
 }
 
 impl Batch {
@@ -496,6 +500,7 @@ impl Batch {
             settings,
             lines,
             sink,
+            hostname: String::new(),
         }
     }
 
@@ -515,12 +520,16 @@ impl Batch {
             s.to.join(", ")
         );
         let body = std::mem::take(&mut self.lines).join("\n");
-        self.sink.send(Mail {
-            to: s.to.clone(),
-            from: s.from.clone(),
+        // Never held back by flood control: no key.
+        self.sink.send(Notification {
             subject: s.subject.clone(),
-            body,
-            key: None,
+            text: body,
+            ..Notification::new(
+                NotificationKind::Batch,
+                self.kind.name,
+                &self.hostname,
+                SystemTime::now(),
+            )
         });
     }
 
@@ -715,7 +724,7 @@ mod tests {
     struct Recorded {
         left: Vec<String>,
         lines: Vec<String>,
-        mails: Vec<Mail>,
+        mails: Vec<Notification>,
         shut: bool,
     }
 
@@ -726,7 +735,7 @@ mod tests {
         fn line(&self, line: &str) {
             self.0.borrow_mut().lines.push(line.to_owned());
         }
-        fn send(&self, mail: Mail) {
+        fn send(&self, mail: Notification) {
             self.0.borrow_mut().mails.push(mail);
         }
         fn shutdown(&mut self) {
@@ -754,7 +763,6 @@ mod tests {
             Settings {
                 selection,
                 to: to.iter().map(|s| s.to_string()).collect(),
-                from: Some("sv@example.com".into()),
                 subject: Some("Alert".into()),
                 interval: Duration::from_secs(60),
                 tick_event: "TICK_60".into(),
@@ -794,15 +802,16 @@ mod tests {
         });
         let mails = std::mem::take(&mut rec.0.borrow_mut().mails);
         assert_eq!(mails.len(), 1);
-        let body: Vec<&str> = mails[0].body.split('\n').collect();
+        let body: Vec<&str> = mails[0].text.split('\n').collect();
         assert_eq!(body.len(), 2);
         assert!(
             body[0].ends_with(" a:a") && body[1].ends_with(" c:c"),
             "{body:?}"
         );
         assert_eq!(mails[0].subject.as_deref(), Some("Alert"));
-        assert_eq!(mails[0].from.as_deref(), Some("sv@example.com"));
         assert_eq!(mails[0].key, None, "never held back by flood control");
+        assert_eq!(mails[0].kind, NotificationKind::Batch);
+        assert_eq!(mails[0].listener, "testbatch");
         // An empty batch sends nothing.
         b.handle(&Event::Tick {
             period: 60,
@@ -837,9 +846,9 @@ mod tests {
         assert!(r.shut);
         assert_eq!(r.mails.len(), 1);
         assert!(
-            r.mails[0].body.starts_with("old 1\nold 2\n"),
+            r.mails[0].text.starts_with("old 1\nold 2\n"),
             "{}",
-            r.mails[0].body
+            r.mails[0].text
         );
     }
 

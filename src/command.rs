@@ -1,5 +1,6 @@
-//! Running a shell command for a listener: the sendmail command (src/mail/transport.rs) and
-//! httpok's gcore (listeners/httpok/gcore.rs).
+//! Running a shell command for a listener: the sendmail command
+//! (src/notify/channel/mail/transport/sendmail.rs) and httpok's gcore
+//! (listeners/httpok/gcore.rs).
 //!
 //! The command is `/bin/sh -c SCRIPT NAME ARGS...` (so a user's command line with arguments
 //! means what it does in a shell, while values of ours go in as positional parameters, never

@@ -26,9 +26,6 @@ use crate::entry::{listener_command, Entry};
 use crate::legacy_argv;
 use crate::listeners::LISTENERS;
 use crate::logging;
-// For listeners that still ask the dispatcher for their help (src/batch.rs, memmon): being
-// moved to crate::entry, so that no listener imports the module that runs the table.
-pub use crate::registry::listener_help;
 use crate::registry::{entry, superlance_command};
 
 /// The listener a program name means: the name itself, or a listener name that follows a

@@ -24,8 +24,17 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// A listener's full command line: its own options plus those every listener shares.
 pub fn listener_command(entry: &Entry) -> Command {
-    (entry.command)()
-        .name(entry.name)
+    full_command(entry.name, (entry.command)())
+}
+
+/// A listener's full help, as `--help` prints it, from its own definition (for usage errors
+/// that show the help, as superlance's tools did).
+pub fn full_help(name: &'static str, own: Command) -> String {
+    full_command(name, own).render_help().to_string()
+}
+
+fn full_command(name: &'static str, own: Command) -> Command {
+    own.name(name)
         .version(VERSION)
         .args(logging::args())
         // superlance (getopt, optparse) took the last of a repeated option; refusing it made

@@ -25,7 +25,6 @@ pub mod hostname;
 pub mod http;
 pub mod legacy_argv;
 pub mod logging;
-pub mod mail;
 pub mod notify;
 pub mod procs;
 pub mod protocol;

@@ -1,7 +1,7 @@
-//! Looking things up in the registry table (listeners/mod.rs): a listener by name, its full
-//! help, and the `superlance` command with every listener as a subcommand. The dispatcher
-//! (src/dispatch.rs) runs what is found here; the man page and completion generator
-//! (src/generate.rs) describes it. Both read this module, neither the other (issue 15: they
+//! Looking things up in the registry table (listeners/mod.rs): a listener by name, and the
+//! `superlance` command with every listener as a subcommand. The dispatcher (src/dispatch.rs)
+//! runs what is found here; the man page and completion generator (src/generate.rs)
+//! describes it. Both read this module, neither the other (issue 15: they
 //! used to import each other).
 
 use std::path::PathBuf;
@@ -43,14 +43,6 @@ pub fn superlance_command() -> Command {
         )
         .subcommands(LISTENERS.iter().map(listener_command))
         .arg_required_else_help(true)
-}
-
-/// A listener's full help, as `--help` prints it (for usage errors that show the help, as
-/// superlance's tools did).
-pub fn listener_help(name: &str) -> String {
-    entry(name)
-        .map(|e| listener_command(e).render_help().to_string())
-        .unwrap_or_default()
 }
 
 /// The registry line of the listener `name`.

@@ -163,7 +163,7 @@ fn date_secs(date: &str) -> f64 {
 /// The sender crashmail uses over SMTP without `--from`: `supervisor@<fully qualified host
 /// name>` (src/hostname.rs, unit-tested there).
 fn default_from() -> String {
-    superlance::mail::message::default_from()
+    superlance::notify::channel::mail::message::default_from()
 }
 
 /// The sender a local MTA writes into a mail that has none (tests/fixtures/mail/sendmail.py,
@@ -197,7 +197,7 @@ fn assert_addresses(m: &ReceivedMail, to: &str) {
 /// headers"); its Date is `at` (the subject's time) to the second. Returns the Message-ID.
 fn assert_headers(m: &ReceivedMail, to: &str, at: &str) -> String {
     assert_addresses(m, to);
-    // When the crash was handled, however late the mail was delivered (mail/message.rs: "when
+    // When the crash was handled, however late the mail was delivered (notify/channel/mail/message.rs: "when
     // the event happened, not when delivery finally succeeded").
     let date = m
         .header("Date")
@@ -564,7 +564,7 @@ fn slow_smtp_server_never_holds_up_supervisord() {
     assert!(!sv.log().contains("overflowed"), "{}", sv.log());
 }
 
-/// The mails waiting in a spool directory: its `<stamp>.mail` files (mail/outbox/spool.rs).
+/// The mails waiting in a spool directory: its `<stamp>.mail` files (notify/outbox/spool.rs).
 fn spooled(dir: &Path) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
@@ -657,7 +657,7 @@ fn spooled_mail_survives_kill_9_of_the_listener() {
 fn flood_limit_two_mails_then_one_digest_that_counts_the_rest() {
     // Issue 3, proof 7 (superlance #99, #108). --max-mails 2 --per 0.2: at most 2 mails per
     // 12 s window for a program, then one digest when the window ends, counting the crashes
-    // held back (mail/outbox/flood.rs). Six crashes within ~7 s: the first two mailed, a
+    // held back (notify/outbox/flood.rs). Six crashes within ~7 s: the first two mailed, a
     // digest for the other four. Stopping the listener then (SIGTERM mails any open window's
     // digest) adds nothing. Fails if the limit is not applied (6 crash mails), if held-back
     // crashes are dropped silently (no digest, or one with the wrong count or list), or if the

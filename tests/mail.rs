@@ -5,13 +5,40 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use clap::Command;
-use superlance::mail::message::render;
-use superlance::mail::options;
-use superlance::mail::transport::{Credentials, Sendmail, Smtp, SmtpSettings, TlsMode};
-use superlance::mail::{DeliveryError, Mail, Rendered, Transport};
+use superlance::notify::channel::mail::options;
+use superlance::notify::channel::mail::transport::{
+    Credentials, Sendmail, Smtp, SmtpSettings, TlsMode,
+};
+use superlance::notify::channel::mail::{message, Transport};
+use superlance::notify::{DeliveryError, RenderError, Rendered};
 
 use crate::common::smtp::SmtpServer;
 use crate::common::tempdir;
+
+/// A mail as these tests write it.
+struct Mail {
+    to: Vec<String>,
+    from: Option<String>,
+    subject: Option<String>,
+    body: String,
+    #[allow(dead_code)]
+    key: Option<String>,
+}
+
+/// The mail channel's rendering of `mail`: from its sender, else `default_from`.
+fn render(
+    mail: &Mail,
+    default_from: Option<&str>,
+    date: SystemTime,
+) -> Result<Rendered, RenderError> {
+    message::render(
+        &mail.to,
+        mail.from.as_deref().or(default_from),
+        mail.subject.as_deref(),
+        &mail.body,
+        date,
+    )
+}
 
 /// 2026-09-21 14:13:20 UTC: a fixed Date header to assert on.
 fn date() -> SystemTime {

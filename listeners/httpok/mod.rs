@@ -37,9 +37,8 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 use crate::background::{Background, Requested};
 use crate::event::Event;
 use crate::http::{Address, HttpError, Url};
-use crate::mail::options::{self, DEFAULT_SENDMAIL};
-use crate::mail::outbox::Outbox;
-use crate::mail::Mail;
+use crate::notify::channel::mail::options::{self, DEFAULT_SENDMAIL};
+use crate::notify::{Kind, Notification, Notifier};
 use crate::protocol::Ack;
 use crate::rpc;
 use crate::runtime::{self, Listener};
@@ -367,12 +366,13 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
             );
         }
     }
-    let outbox = Outbox::for_recipients(&recipients, "failed checks", transport, config)?;
+    let outbox = options::notifier_for(&recipients, "failed checks", transport, config)?;
     let outbox = Arc::new(Mutex::new(outbox));
     let mailer = Mailer {
         recipients,
         outbox: Arc::clone(&outbox),
         key: format!("httpok {}", policy.url),
+        hostname: crate::hostname::short(),
     };
     let mut supervisor = supervisor;
     let mut web = web;
@@ -446,13 +446,15 @@ fn describe(p: &Policy, cores: &Gcore) -> String {
     )
 }
 
-/// Hands a report to the outbox (the worker thread's side of it).
+/// Hands a report to the notifier (the worker thread's side of it).
 struct Mailer {
     recipients: Vec<String>,
     /// Shared with the listener, which takes it out at shutdown.
-    outbox: Arc<Mutex<Option<Outbox>>>,
+    outbox: Arc<Mutex<Option<Notifier>>>,
     /// What flood control counts against: this check.
     key: String,
+    /// This machine's name, for the notification.
+    hostname: String,
 }
 
 impl Mailer {
@@ -460,12 +462,16 @@ impl Mailer {
         if self.recipients.is_empty() {
             return;
         }
-        let mail = Mail {
-            to: self.recipients.clone(),
-            from: None,
+        let mail = Notification {
             subject: Some(report.subject.clone()),
-            body: report.body(),
+            text: report.body(),
             key: Some(self.key.clone()),
+            ..Notification::new(
+                Kind::Event,
+                "httpok",
+                &self.hostname,
+                std::time::SystemTime::now(),
+            )
         };
         match &*self.outbox.lock().unwrap_or_else(PoisonError::into_inner) {
             Some(outbox) => {
@@ -479,7 +485,7 @@ impl Mailer {
 
 pub struct Httpok {
     worker: Background<()>,
-    outbox: Arc<Mutex<Option<Outbox>>>,
+    outbox: Arc<Mutex<Option<Notifier>>>,
 }
 
 impl Listener for Httpok {

@@ -4,6 +4,8 @@
 
 use std::time::SystemTime;
 
+use crate::event::StateChange;
+
 /// What a notification stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -63,6 +65,61 @@ pub struct Notification {
 }
 
 impl Notification {
+    /// A notification of `kind` by `listener` on `hostname` at `time`, with nothing else known
+    /// yet: the listener fills in what it knows, and the subject and text.
+    pub fn new(kind: Kind, listener: &str, hostname: &str, time: SystemTime) -> Notification {
+        Notification {
+            kind,
+            listener: listener.to_owned(),
+            hostname: hostname.to_owned(),
+            event: None,
+            group: None,
+            program: None,
+            from_state: None,
+            to_state: None,
+            pid: None,
+            expected: None,
+            time,
+            subject: None,
+            text: String::new(),
+            extra: Vec::new(),
+            key: None,
+        }
+    }
+
+    /// An event about one process state change (`PROCESS_STATE_<STATE>`): the program, its
+    /// states, pid and `expected` filled in, flood control counting against its `group:name`.
+    pub fn state_change(
+        listener: &str,
+        hostname: &str,
+        change: &StateChange,
+        time: SystemTime,
+    ) -> Notification {
+        Notification {
+            event: Some(format!("PROCESS_STATE_{}", change.state.name())),
+            group: Some(change.process.group.to_owned()),
+            program: Some(change.process.name.to_owned()),
+            from_state: Some(change.from_state.to_owned()),
+            to_state: Some(change.state.name().to_owned()),
+            pid: change.pid,
+            expected: change.expected,
+            key: Some(change.process.namespec()),
+            ..Notification::new(Kind::Event, listener, hostname, time)
+        }
+    }
+
+    /// Set the program from a `group:name` (or a bare name).
+    pub fn with_namespec(mut self, namespec: &str) -> Notification {
+        match namespec.split_once(':') {
+            Some((group, name)) => {
+                self.group = Some(group.to_owned());
+                self.program = Some(name.to_owned());
+            }
+            None => self.program = Some(namespec.to_owned()),
+        }
+        self
+    }
+
     /// `group:name` when both are known, else whichever is.
     pub fn namespec(&self) -> Option<String> {
         match (&self.group, &self.program) {
@@ -78,6 +135,20 @@ impl Notification {
         match &self.subject {
             Some(s) => s.clone(),
             None => self.text.lines().next().unwrap_or("").to_owned(),
+        }
+    }
+}
+
+#[cfg(test)]
+impl Notification {
+    /// A notification for tests: an event of `crashmail` on `host1` at 1970-01-01, with this
+    /// subject, text and flood-control key.
+    pub fn for_test(subject: Option<&str>, text: &str, key: Option<&str>) -> Notification {
+        Notification {
+            subject: subject.map(str::to_owned),
+            text: text.to_owned(),
+            key: key.map(str::to_owned),
+            ..Notification::new(Kind::Event, "crashmail", "host1", SystemTime::UNIX_EPOCH)
         }
     }
 }

@@ -186,7 +186,7 @@ pub fn bench() -> Result<bool, String> {
             }),
             Box::new(Proc::default()),
             None,
-            Vec::new(),
+            "bench".into(),
             None,
             u64::MAX,
             None,

@@ -17,7 +17,8 @@ use std::collections::VecDeque;
 use std::time::SystemTime;
 
 use super::digest::{notifications, span, Digest};
-use crate::mail::{Mail, Rendered};
+use crate::notify::channel::{Rendered, Words};
+use crate::notify::notification::Notification;
 
 /// The most text (rendered messages and the bodies kept for digests) that mails waiting in
 /// memory may hold before the oldest are merged.
@@ -34,35 +35,31 @@ pub(super) enum Entry {
     Backlog(Digest),
 }
 
-/// A mail kept in memory: rendered for delivery, and as the listener wrote it, in case it has
-/// to be merged into a backlog digest.
+/// A notification kept in memory: rendered for delivery, and as the listener wrote it, in
+/// case it has to be merged into a backlog digest.
 #[derive(Debug)]
 pub(super) struct Pending {
     pub rendered: Rendered,
-    pub mail: Mail,
+    pub notification: Notification,
     pub date: SystemTime,
 }
 
 impl Pending {
     /// What it holds in memory, roughly: the message and the listener's text.
     fn bytes(&self) -> usize {
-        self.rendered.message.len() + self.mail.body.len()
+        self.rendered.message.len() + self.notification.text.len()
     }
 
     fn add_to(&self, digest: &mut Digest) {
-        // The summary is the subject, or the body's first line when there is no subject.
-        let text = if self.mail.subject.is_some() {
-            self.mail.body.as_str()
+        let n = &self.notification;
+        // The summary is the subject, or the text's first line when there is no subject.
+        let text = if n.subject.is_some() {
+            n.text.as_str()
         } else {
-            self.mail.body.split_once('\n').map_or("", |(_, rest)| rest)
+            n.text.split_once('\n').map_or("", |(_, rest)| rest)
         };
-        digest.add(
-            self.date,
-            &self.mail.to,
-            self.mail.from.as_deref(),
-            &self.rendered.summary,
-            text,
-        );
+        digest.origin(n);
+        digest.add(self.date, &self.rendered.summary, text);
     }
 }
 
@@ -182,21 +179,31 @@ impl Queue {
     }
 }
 
-/// The backlog digest as a mail: `N notifications merged (delivery backlog)`.
-pub(super) fn backlog_mail(digest: &Digest, capacity: usize, transport: &str) -> Mail {
+/// The backlog digest as a notification made at `now`: `N notifications merged (delivery
+/// backlog)`. `channel` describes the channel, `words` name what it sends (`mail`).
+pub(super) fn backlog_notification(
+    digest: &Digest,
+    capacity: usize,
+    channel: &str,
+    words: Words,
+    now: SystemTime,
+) -> Notification {
     let n = digest.count();
     let intro = format!(
-        "The mail queue was full ({capacity} mails or {} MiB waiting in memory) because\n\
-         delivery via {transport} was failing or slow, so the oldest\n\
-         notifications were merged into this one mail: {} {}.\n\
-         (--spool DIR keeps every mail on disk instead.)",
+        "The {one} queue was full ({capacity} {many} or {} MiB waiting in memory) because\n\
+         delivery via {channel} was failing or slow, so the oldest\n\
+         notifications were merged into this one {one}: {} {}.\n\
+         (--spool DIR keeps every {one} on disk instead.)",
         MAX_BYTES >> 20,
         notifications(n),
-        span(digest)
+        span(digest),
+        one = words.one,
+        many = words.many,
     );
-    digest.mail(
+    digest.notification(
         format!("{} merged (delivery backlog)", notifications(n)),
         &intro,
+        now,
     )
 }
 
@@ -211,22 +218,21 @@ mod tests {
 
     /// A mail whose body is `extra` bytes longer than `body of m<n>`.
     fn sized(n: u32, extra: usize) -> Entry {
-        let mail = Mail {
-            to: vec!["ops@example.com".into()],
-            from: None,
-            subject: Some(format!("m{n}")),
-            body: format!("body of m{n}{}", "x".repeat(extra)),
-            key: None,
-        };
+        let notification = Notification::for_test(
+            Some(&format!("m{n}")),
+            &format!("body of m{n}{}", "x".repeat(extra)),
+            None,
+        );
         let rendered = Rendered {
             from: "a@b.c".into(),
-            to: mail.to.clone(),
+            to: vec!["ops@example.com".into()],
+            headers: Vec::new(),
             message: Vec::new(),
             summary: format!("m{n}"),
         };
         Entry::Memory(Box::new(Pending {
             rendered,
-            mail,
+            notification,
             date: UNIX_EPOCH,
         }))
     }
@@ -255,13 +261,13 @@ mod tests {
         let Some(Entry::Backlog(d)) = q.pop() else {
             panic!("no backlog")
         };
-        let mail = backlog_mail(&d, 3, "test");
+        let mail = backlog_notification(&d, 3, "test", Words::NOTIFICATION, UNIX_EPOCH);
         assert_eq!(
             mail.subject.as_deref(),
             Some("8 notifications merged (delivery backlog)")
         );
         for n in 1..=8 {
-            assert!(mail.body.contains(&format!("  m{n}\n    body of m{n}\n")));
+            assert!(mail.text.contains(&format!("  m{n}\n    body of m{n}\n")));
         }
         // A new episode makes a new backlog.
         q.push(pending(11));

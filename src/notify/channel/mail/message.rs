@@ -1,4 +1,4 @@
-//! A [`Mail`] as an RFC 5322 message, written the way superlance's tools wrote theirs, so that
+//! A notification as an RFC 5322 message, written the way superlance's tools wrote theirs, so that
 //! what reaches a mailbox, an SMS gateway or a filter on the raw body is what it was (issue 16):
 //!
 //! - `To` and `Subject` first, as superlance's crashmail, httpok and memmon wrote them; the
@@ -22,14 +22,8 @@ use lettre::message::header::{
 };
 use lettre::message::{Body, Mailbox};
 
-use super::{Mail, Rendered};
 use crate::hostname;
-
-/// Why a mail could not be formatted: a bad address (a permanent error, found at start-up for
-/// addresses from options, see [`check_address`]).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct RenderError(String);
+use crate::notify::channel::{RenderError, Rendered};
 
 /// Check an address from the command line, for a clear message at start-up: a mailbox
 /// (`ops@example.com`, `Ops <ops@example.com>`) or a local name without a domain (`root`),
@@ -71,33 +65,31 @@ pub fn default_from() -> String {
     format!("supervisor@{}", hostname::fqdn())
 }
 
-/// Format `mail`, dated `date`, from `mail.from`, else `default_from`, else without a From.
+/// Format a mail to `to` with `subject` (`None`: no Subject header) and `body`, dated `date`,
+/// from `from` (`None`: without a From header).
 pub fn render(
-    mail: &Mail,
-    default_from: Option<&str>,
+    to: &[String],
+    from: Option<&str>,
+    subject: Option<&str>,
+    body: &str,
     date: SystemTime,
 ) -> Result<Rendered, RenderError> {
-    if mail.to.is_empty() {
+    if to.is_empty() {
         return Err(RenderError("no recipient".to_owned()));
     }
-    let to: Vec<&str> = mail.to.iter().map(|a| a.trim()).collect();
+    let to: Vec<&str> = to.iter().map(|a| a.trim()).collect();
     for address in &to {
         check_address(address).map_err(RenderError)?;
     }
-    let from = mail
-        .from
-        .as_deref()
-        .or(default_from)
-        .map(str::trim)
-        .filter(|f| !f.is_empty());
+    let from = from.map(str::trim).filter(|f| !f.is_empty());
     if let Some(from) = from {
         check_address(from).map_err(RenderError)?;
     }
 
     let mut headers = Headers::new();
     headers.insert_raw(raw("To", to.join(", ")));
-    if let Some(subject) = &mail.subject {
-        headers.set(header::Subject::from(subject.clone()));
+    if let Some(subject) = subject {
+        headers.set(header::Subject::from(subject.to_owned()));
     }
     if let Some(from) = from {
         headers.insert_raw(raw("From", from.to_owned()));
@@ -106,19 +98,20 @@ pub fn render(
     headers.set(header::MessageId::from(message_id(date)));
     headers.set(header::MIME_VERSION_1_0);
     headers.set(ContentType::TEXT_PLAIN);
-    let body = plain_body(&mail.body);
-    headers.set(body.encoding());
+    let encoded = plain_body(body);
+    headers.set(encoded.encoding());
 
     let mut message = headers.to_string().into_bytes();
     message.extend_from_slice(b"\r\n");
-    message.extend_from_slice(body.as_ref());
-    let summary = mail
-        .subject
-        .clone()
-        .unwrap_or_else(|| mail.body.lines().next().unwrap_or("").to_owned());
+    message.extend_from_slice(encoded.as_ref());
+    let summary = subject.map_or_else(
+        || body.lines().next().unwrap_or("").to_owned(),
+        str::to_owned,
+    );
     Ok(Rendered {
         from: from.map(envelope_address).unwrap_or_default(),
         to: to.iter().map(|a| envelope_address(a)).collect(),
+        headers: Vec::new(),
         message,
         summary,
     })
@@ -208,13 +201,35 @@ pub fn as_quoted_printable(message: &[u8]) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
 
+    /// A mail as these tests write it: what `render` is given.
+    struct Mail {
+        to: Vec<String>,
+        from: Option<String>,
+        subject: Option<String>,
+        body: String,
+    }
+
+    /// `render` of `mail`, from its sender, else `default_from` (as the channel resolves it).
+    fn render(
+        mail: &Mail,
+        default_from: Option<&str>,
+        date: SystemTime,
+    ) -> Result<Rendered, RenderError> {
+        super::render(
+            &mail.to,
+            mail.from.as_deref().or(default_from),
+            mail.subject.as_deref(),
+            &mail.body,
+            date,
+        )
+    }
+
     fn mail(subject: Option<&str>) -> Mail {
         Mail {
             to: vec!["ops@example.com".into(), "Pager <pager@example.com>".into()],
             from: None,
             subject: subject.map(str::to_owned),
             body: "Process cat in group cat exited unexpectedly (pid 42) from state RUNNING".into(),
-            key: Some("cat:cat".into()),
         }
     }
 

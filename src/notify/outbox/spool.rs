@@ -23,7 +23,8 @@
 //! - `DIR/.lock`: flock(2)ed while a listener uses the directory. Two listeners on one spool
 //!   would deliver each other's mails twice, so the second one does not start.
 //!
-//! A `.mail` file is a short text header, a blank line and the message exactly as it is sent:
+//! A `.mail` file is a short text header, a blank line and the message exactly as it is sent
+//! (the name stays `.mail` for every channel: the format is the same):
 //!
 //! ```text
 //! superlance-spool 1
@@ -34,6 +35,14 @@
 //! From: supervisor@host1
 //! ...
 //! ```
+//!
+//! `from` and `to` are the mail envelope (`from` empty and no `to` for other channels); a
+//! channel whose requests carry per-notification headers (a title, a priority) adds one
+//! `header Name: value` line each. A file written before there were channels (mail only) is
+//! read as it always was.
+//!
+//! This module spools one channel. The notifier gives each channel a directory of its own
+//! (`DIR` for mail, `DIR/<channel>/` for the others).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -44,7 +53,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::flood::HeldMail;
-use crate::mail::Rendered;
+use crate::notify::channel::Rendered;
 
 const MAGIC: &str = "superlance-spool 1";
 const SUFFIX: &str = ".mail";
@@ -89,6 +98,8 @@ pub(super) enum ReadError {
 
 pub(super) struct Spool {
     dir: PathBuf,
+    /// Its files carry a mail envelope: one without a recipient is not one of ours.
+    envelope: bool,
     /// Held open for the flock; closing it (at drop, or when the process dies) unlocks.
     _lock: Option<File>,
 }
@@ -138,8 +149,15 @@ impl Spool {
         };
         Ok(Spool {
             dir: dir.to_owned(),
+            envelope: true,
             _lock: lock,
         })
+    }
+
+    /// For a channel without a mail envelope (no `to` lines in its files).
+    pub fn without_envelope(mut self) -> Spool {
+        self.envelope = false;
+        self
     }
 
     pub fn dir(&self) -> &Path {
@@ -179,7 +197,7 @@ impl Spool {
 
     pub fn read(&self, stamp: u64) -> Result<Rendered, ReadError> {
         let bytes = fs::read(self.path(stamp)).map_err(ReadError::Io)?;
-        decode(&bytes).map_err(ReadError::Corrupt)
+        decode(&bytes, self.envelope).map_err(ReadError::Corrupt)
     }
 
     /// Delivered: forget it.
@@ -371,13 +389,17 @@ fn encode(mail: &Rendered) -> Vec<u8> {
     for to in &mail.to {
         head.push_str(&format!("to {}\n", one_line(to)));
     }
+    for (name, value) in &mail.headers {
+        head.push_str(&format!("header {}: {}\n", one_line(name), one_line(value)));
+    }
     head.push_str(&format!("summary {}\n\n", one_line(&mail.summary)));
     let mut out = head.into_bytes();
     out.extend_from_slice(&mail.message);
     out
 }
 
-fn decode(bytes: &[u8]) -> Result<Rendered, String> {
+/// A spool file; `envelope`: it must name a recipient (mail).
+fn decode(bytes: &[u8], envelope: bool) -> Result<Rendered, String> {
     let split = bytes
         .windows(2)
         .position(|w| w == b"\n\n")
@@ -387,22 +409,29 @@ fn decode(bytes: &[u8]) -> Result<Rendered, String> {
     if lines.next() != Some(MAGIC) {
         return Err(format!("it does not start with {MAGIC:?}"));
     }
-    let (mut from, mut to, mut summary) = (None, Vec::new(), String::new());
+    let (mut from, mut to, mut headers, mut summary) =
+        (None, Vec::new(), Vec::new(), String::new());
     for line in lines {
         match line.split_once(' ') {
             Some(("from", v)) => from = Some(v.to_owned()),
             Some(("to", v)) => to.push(v.to_owned()),
+            Some(("header", v)) => match v.split_once(": ") {
+                Some((name, value)) => headers.push((name.to_owned(), value.to_owned())),
+                None => return Err(format!("malformed header line {line:?}")),
+            },
             Some(("summary", v)) => summary = v.to_owned(),
             _ => return Err(format!("unknown header line {line:?}")),
         }
     }
+    // Every file has the line, empty for a channel without an envelope sender.
     let from = from.ok_or("no sender")?;
-    if to.is_empty() {
+    if envelope && to.is_empty() {
         return Err("no recipient".to_owned());
     }
     Ok(Rendered {
         from,
         to,
+        headers,
         message: bytes[split + 2..].to_vec(),
         summary,
     })
@@ -424,7 +453,9 @@ fn unhex(text: &str) -> Option<String> {
 }
 
 /// One journal line: tab-separated, escaped fields: millis, from, subject, first line, to...
-/// An absent value is empty; a present one starts with `=`.
+/// An absent value is empty; a present one starts with `=`. The sender and the recipients
+/// belong to the channel now (a digest goes where the channel sends): `from` is written
+/// empty and no `to`, and both are ignored when read (journals of earlier runs have them).
 fn held_line(mail: &HeldMail) -> String {
     let millis = mail
         .when
@@ -434,31 +465,22 @@ fn held_line(mail: &HeldMail) -> String {
         v.as_deref()
             .map_or(String::new(), |v| format!("={}", escape(v)))
     };
-    let mut line = format!(
-        "{millis}\t{}\t{}\t{}",
-        opt(&mail.from),
+    format!(
+        "{millis}\t\t{}\t{}\n",
         opt(&mail.subject),
         escape(&mail.first_line)
-    );
-    for to in &mail.to {
-        line.push('\t');
-        line.push_str(&escape(to));
-    }
-    line.push('\n');
-    line
+    )
 }
 
 fn parse_held_line(line: &str) -> Option<HeldMail> {
     let mut fields = line.split('\t');
     let millis: u64 = fields.next()?.parse().ok()?;
     let opt = |v: &str| v.strip_prefix('=').map(unescape);
-    let from = opt(fields.next()?);
+    let _from = fields.next()?;
     let subject = opt(fields.next()?);
     let first_line = unescape(fields.next()?);
     Some(HeldMail {
         when: UNIX_EPOCH + Duration::from_millis(millis),
-        to: fields.map(unescape).collect(),
-        from,
         subject,
         first_line,
     })
@@ -505,6 +527,7 @@ mod tests {
         Rendered {
             from: "supervisor@host1".into(),
             to: vec!["ops@example.com".into(), "pager@example.com".into()],
+            headers: Vec::new(),
             message: b"From: supervisor@host1\r\n\r\nbody\r\n\r\nmore\r\n".to_vec(),
             summary: "web crashed\nat noon".into(),
         }
@@ -513,27 +536,41 @@ mod tests {
     #[test]
     fn mail_files_round_trip() {
         let r = rendered();
-        let back = decode(&encode(&r)).unwrap();
+        let back = decode(&encode(&r), true).unwrap();
         assert_eq!(back.from, r.from);
         assert_eq!(back.to, r.to);
         assert_eq!(back.message, r.message);
         assert_eq!(back.summary, "web crashed at noon");
-        assert!(decode(b"hello\n\nworld").is_err());
-        assert!(decode(b"superlance-spool 1\nfrom a@b\n\nx").is_err());
+        assert!(decode(b"hello\n\nworld", true).is_err());
+        assert!(decode(b"superlance-spool 1\nfrom a@b\n\nx", true).is_err());
+        // Another channel's file: no envelope, its own headers.
+        let hook = Rendered {
+            from: String::new(),
+            to: Vec::new(),
+            headers: vec![("Title".into(), "web crashed".into())],
+            message: b"{\"x\":1}\n\n".to_vec(),
+            summary: "web crashed".into(),
+        };
+        assert_eq!(decode(&encode(&hook), false).unwrap(), hook);
+        assert!(decode(&encode(&hook), true).is_err());
     }
 
     #[test]
     fn held_lines_round_trip() {
         let h = HeldMail {
             when: UNIX_EPOCH + Duration::from_millis(1_700_000_000_123),
-            to: vec!["a@b.c".into(), "\"Tab\tName\" <x@y.z>".into()],
-            from: None,
             subject: Some("back\\slash\tand\nnewline".into()),
             first_line: String::new(),
         };
         let line = held_line(&h);
         assert_eq!(line.matches('\n').count(), 1);
-        assert_eq!(parse_held_line(line.trim_end_matches('\n')), Some(h));
+        assert_eq!(
+            parse_held_line(line.trim_end_matches('\n')),
+            Some(h.clone())
+        );
+        // A line of an earlier version, with a sender and recipients: still read.
+        let old = "1700000000123\t=a@b.c\t=back\\\\slash\\tand\\nnewline\t\tops@example.com";
+        assert_eq!(parse_held_line(old), Some(h));
         assert_eq!(unhex(&hex("web:web_01/x")).as_deref(), Some("web:web_01/x"));
     }
 

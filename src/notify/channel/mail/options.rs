@@ -1,5 +1,6 @@
 //! The mail options every mailing listener shares, as clap `Arg` builders (help and man pages
-//! come from them), and what they build: the [`Transport`] and the [`OutboxConfig`].
+//! come from them), and what they build: the [`Transport`], the sender and the
+//! [`OutboxConfig`] ([`MailConfig`]).
 //!
 //! Two stages, as ripgrep does it: clap checks each value's syntax (a port number, a TLS mode,
 //! an address) and reports it as a usage error; [`from_matches`] then builds the objects and
@@ -19,7 +20,11 @@ use clap::{Arg, ArgMatches};
 
 use super::message::{check_address, default_from};
 use super::transport::{Credentials, Sendmail, Smtp, SmtpSettings, TlsMode};
-use super::{FloodLimit, OutboxConfig, Transport};
+use std::sync::Arc;
+
+use super::{MailChannel, Transport};
+use crate::notify::notifier::Notifier;
+use crate::notify::outbox::{FloodLimit, OutboxConfig};
 use crate::Error;
 
 pub const SMTP_HOST: &str = "smtp-host";
@@ -134,12 +139,22 @@ pub fn args() -> Vec<Arg> {
 pub const SENDMAIL_PROGRAM: &str = "sendmail_program";
 pub const EMAIL: &str = "email";
 
+/// What the shared options build besides the transport: the sender and the outbox settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailConfig {
+    /// The sender of mails: `--from`, a `-f`/`-r` in the sendmail command, `supervisor@<fqdn>`
+    /// for SMTP; `None` writes no From header (the local MTA fills it, as it did for
+    /// superlance). The batch tools' `-f` wins over it.
+    pub default_from: Option<String>,
+    pub outbox: OutboxConfig,
+}
+
 /// What crashmail, httpok and memmon need for mail: the `-m` recipients (invalid ones logged
 /// and left out), and the transport and outbox settings from `-s` and the shared options.
 pub struct PerEventMail {
     pub recipients: Vec<String>,
     pub transport: Box<dyn Transport>,
-    pub config: OutboxConfig,
+    pub config: MailConfig,
 }
 
 /// Read [`PerEventMail`] from the options of crashmail, httpok or memmon.
@@ -157,6 +172,27 @@ pub fn per_event_mail(m: &ArgMatches) -> Result<PerEventMail, Error> {
         transport,
         config,
     })
+}
+
+/// The notifier of a listener that mails `recipients` about `about` ("restarts"), or `None`
+/// without recipients; either way, what will happen is said in the start-up log.
+pub fn notifier_for(
+    recipients: &[String],
+    about: &str,
+    transport: Box<dyn Transport>,
+    config: MailConfig,
+) -> Result<Option<Notifier>, Error> {
+    if recipients.is_empty() {
+        log::warn!("no valid -m/--email address: {about} are logged, not mailed");
+        return Ok(None);
+    }
+    log::info!(
+        "mailing {} about {about}, via {}",
+        recipients.join(", "),
+        transport.describe()
+    );
+    let channel = MailChannel::new(recipients.to_vec(), config.default_from, transport);
+    Notifier::start(vec![Arc::new(channel)], config.outbox).map(Some)
 }
 
 /// The addresses of a comma-separated list (`-m`, `--toEmail`), blanks trimmed. An invalid
@@ -229,7 +265,7 @@ impl std::fmt::Debug for Legacy {
 pub fn from_matches(
     m: &ArgMatches,
     legacy: Legacy,
-) -> Result<(Box<dyn Transport>, OutboxConfig), Error> {
+) -> Result<(Box<dyn Transport>, MailConfig), Error> {
     build(m, legacy, std::env::var(PASSWORD_ENV).ok())
 }
 
@@ -238,10 +274,16 @@ fn build(
     m: &ArgMatches,
     legacy: Legacy,
     env_password: Option<String>,
-) -> Result<(Box<dyn Transport>, OutboxConfig), Error> {
+) -> Result<(Box<dyn Transport>, MailConfig), Error> {
     let timeout = get::<Duration>(m, MAIL_TIMEOUT).unwrap_or(Duration::from_secs(30));
     let (transport, sender) = transport(m, legacy, env_password, timeout)?;
-    Ok((transport, outbox_config(m, sender)?))
+    Ok((
+        transport,
+        MailConfig {
+            default_from: get::<String>(m, FROM).or(sender),
+            outbox: outbox_config(m)?,
+        },
+    ))
 }
 
 /// The transport, and the sender it implies when `--from` is not given (issue 16): a
@@ -378,7 +420,7 @@ fn sendmail_sender(command: &str) -> Option<String> {
     None
 }
 
-fn outbox_config(m: &ArgMatches, sender: Option<String>) -> Result<OutboxConfig, Error> {
+fn outbox_config(m: &ArgMatches) -> Result<OutboxConfig, Error> {
     // A spool that cannot be used is reported loudly, but the listener still starts and keeps
     // mail in memory: a listener that exits at start goes FATAL in supervisord and then reports
     // nothing at all (issue 3: "an unwritable spool directory ... listener stays up").
@@ -392,7 +434,6 @@ fn outbox_config(m: &ArgMatches, sender: Option<String>) -> Result<OutboxConfig,
     let max = get::<u32>(m, MAX_MAILS).unwrap_or(5);
     let per = get::<Duration>(m, PER).unwrap_or(Duration::from_secs(600));
     Ok(OutboxConfig {
-        default_from: get::<String>(m, FROM).or(sender),
         spool,
         flood: (max > 0).then_some(FloodLimit { max, per }),
         queue_capacity: QUEUE_CAPACITY,
@@ -585,7 +626,7 @@ mod tests {
             .to_string()
     }
 
-    fn build_ok(argv: &[&str], legacy: Legacy, env: Option<&str>) -> (String, OutboxConfig) {
+    fn build_ok(argv: &[&str], legacy: Legacy, env: Option<&str>) -> (String, MailConfig) {
         let (t, c) = build(&matches(argv), legacy, env.map(str::to_owned)).unwrap();
         (t.describe(), c)
     }
@@ -603,16 +644,16 @@ mod tests {
         assert_eq!(t, "sendmail command \"/usr/sbin/sendmail -t -i\"");
         // No From header: the MTA writes it, as for superlance (issue 16).
         assert_eq!(c.default_from, None);
-        assert_eq!(c.spool, None);
+        assert_eq!(c.outbox.spool, None);
         assert_eq!(
-            c.flood,
+            c.outbox.flood,
             Some(FloodLimit {
                 max: 5,
                 per: Duration::from_secs(600)
             })
         );
-        assert_eq!(c.queue_capacity, 1000);
-        assert_eq!(c.shutdown_grace, Duration::from_secs(5));
+        assert_eq!(c.outbox.queue_capacity, 1000);
+        assert_eq!(c.outbox.shutdown_grace, Duration::from_secs(5));
     }
 
     #[test]
@@ -742,7 +783,7 @@ mod tests {
         assert!(t.describe().starts_with("sendmail"));
         assert_eq!(c.default_from.as_deref(), Some("ops@example.com"));
         assert_eq!(
-            c.flood,
+            c.outbox.flood,
             Some(FloodLimit {
                 max: 3,
                 per: Duration::from_secs(30)
@@ -753,7 +794,7 @@ mod tests {
             Some(Duration::from_millis(1500))
         );
         let (_, c) = build_ok(&["--max-mails", "0"], Legacy::default(), None);
-        assert_eq!(c.flood, None);
+        assert_eq!(c.outbox.flood, None);
     }
 
     #[test]
@@ -890,7 +931,7 @@ mod tests {
             Legacy::default(),
             None,
         );
-        assert_eq!(c.spool.as_deref(), Some(spool.as_path()));
+        assert_eq!(c.outbox.spool.as_deref(), Some(spool.as_path()));
         assert!(spool.is_dir());
         assert_eq!(
             std::fs::read_dir(&spool).unwrap().count(),
@@ -909,14 +950,14 @@ mod tests {
             Legacy::default(),
             None,
         );
-        assert_eq!(c.spool, None);
+        assert_eq!(c.outbox.spool, None);
         assert!(check_spool(&file).is_err());
         let (_, c) = build_ok(
             &["--spool", file.to_str().unwrap()],
             Legacy::default(),
             None,
         );
-        assert_eq!(c.spool, None);
+        assert_eq!(c.outbox.spool, None);
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! A digest: many notifications told in one mail. Flood control mails one per key when its
-//! window ends (`flood`); a full queue without a spool folds its oldest mails into one (`queue`).
+//! A digest: many notifications told in one. Flood control sends one per key when its window
+//! ends (`flood`); a full queue without a spool folds its oldest notifications into one
+//! (`queue`). A digest is itself a [`Notification`] (kind [`Kind::Digest`]), which the
+//! channel renders like any other.
 //!
 //! Both list each notification with its time, summary and text, within a size budget: the
 //! digest of a crash loop that ran all night must not take the memory that the queue bound and
@@ -10,7 +12,7 @@
 use std::fmt::Write as _;
 use std::time::SystemTime;
 
-use crate::mail::Mail;
+use crate::notify::notification::{Kind, Notification};
 use crate::time::LocalTime;
 
 /// Notifications are listed with their text while the listing is shorter than this...
@@ -20,15 +22,13 @@ const LISTED: usize = 128 * 1024;
 /// Summaries kept for log lines (shutdown names each mail it could not deliver).
 const NAMES: usize = 1000;
 
-/// Notifications gathered for one digest mail.
+/// Notifications gathered for one digest.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Digest {
     count: u64,
-    /// Every recipient of every notification, first seen first: a digest must not take a
-    /// notification away from anyone it was meant for.
-    to: Vec<String>,
-    /// The sender of the first notification.
-    from: Option<String>,
+    /// The listener and host of the first notification (empty: recovered from a journal).
+    listener: String,
+    hostname: String,
     first: Option<SystemTime>,
     last: Option<SystemTime>,
     listing: String,
@@ -37,26 +37,21 @@ pub(super) struct Digest {
 }
 
 impl Digest {
+    /// Say who the digest is from: the listener and host of `n`, if not known yet.
+    pub fn origin(&mut self, n: &Notification) {
+        if self.listener.is_empty() {
+            self.listener.clone_from(&n.listener);
+            self.hostname.clone_from(&n.hostname);
+        }
+    }
+
     /// Add one notification: `summary` is its subject (or first line), `text` what follows.
-    pub fn add(
-        &mut self,
-        when: SystemTime,
-        to: &[String],
-        from: Option<&str>,
-        summary: &str,
-        text: &str,
-    ) {
+    pub fn add(&mut self, when: SystemTime, summary: &str, text: &str) {
         if self.count == 0 {
-            self.from = from.map(str::to_owned);
             self.first = Some(when);
         }
         self.count += 1;
         self.last = Some(when);
-        for address in to {
-            if !self.to.contains(address) {
-                self.to.push(address.clone());
-            }
-        }
         if self.listing.len() < LISTED {
             // Writing to a String cannot fail.
             let _ = writeln!(self.listing, "{}  {summary}", LocalTime::at(when));
@@ -85,8 +80,8 @@ impl Digest {
         self.last
     }
 
-    /// The digest as a mail (never flood-limited: its key is `None`).
-    pub fn mail(&self, subject: String, intro: &str) -> Mail {
+    /// The digest as a notification made at `now` (never flood-limited: its key is `None`).
+    pub fn notification(&self, subject: String, intro: &str, now: SystemTime) -> Notification {
         let mut body = String::with_capacity(intro.len() + self.listing.len() + 100);
         body.push_str(intro.trim_end());
         body.push_str("\n\n");
@@ -98,11 +93,25 @@ impl Digest {
                 self.unlisted
             );
         }
-        Mail {
-            to: self.to.clone(),
-            from: self.from.clone(),
+        Notification {
+            kind: Kind::Digest,
+            listener: self.listener.clone(),
+            hostname: if self.hostname.is_empty() {
+                crate::hostname::short()
+            } else {
+                self.hostname.clone()
+            },
+            event: None,
+            group: None,
+            program: None,
+            from_state: None,
+            to_state: None,
+            pid: None,
+            expected: None,
+            time: now,
             subject: Some(subject),
-            body,
+            text: body,
+            extra: Vec::new(),
             key: None,
         }
     }
@@ -148,26 +157,22 @@ mod tests {
         let mut d = Digest::default();
         let text = "x".repeat(1000);
         for i in 0..5000u64 {
-            let to = [format!("ops{}@example.com", i % 2)];
             d.add(
                 UNIX_EPOCH + Duration::from_secs(i),
-                &to,
-                Some("a@b.c"),
                 &format!("mail {i}"),
                 &text,
             );
         }
         assert_eq!(d.count(), 5000);
-        assert_eq!(d.to, ["ops0@example.com", "ops1@example.com"]);
-        let mail = d.mail("5000 things".into(), "Intro.");
-        assert!(mail.body.starts_with("Intro.\n\n"));
-        assert!(mail.body.contains("  mail 0\n    xxxx"));
+        let mail = d.notification("5000 things".into(), "Intro.", UNIX_EPOCH);
+        assert!(mail.text.starts_with("Intro.\n\n"));
+        assert!(mail.text.contains("  mail 0\n    xxxx"));
         // Past the full-text budget: summary lines only, then a count.
-        assert!(mail.body.contains("  mail 100\n"));
-        assert!(!mail.body.contains("  mail 100\n    x"));
-        assert!(mail.body.contains("more, counted but not listed"));
-        assert!(mail.body.len() < LISTED + 2000, "{}", mail.body.len());
-        assert_eq!(mail.from.as_deref(), Some("a@b.c"));
+        assert!(mail.text.contains("  mail 100\n"));
+        assert!(!mail.text.contains("  mail 100\n    x"));
+        assert!(mail.text.contains("more, counted but not listed"));
+        assert!(mail.text.len() < LISTED + 2000, "{}", mail.text.len());
+        assert_eq!(mail.kind, Kind::Digest);
         assert_eq!(mail.key, None);
         assert_eq!(d.names().len(), NAMES + 1);
         assert_eq!(d.names()[NAMES], "... and 4000 more");

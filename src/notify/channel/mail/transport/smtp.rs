@@ -4,7 +4,7 @@
 //! - envelope addresses as given, local names included (`RCPT TO:<ops>`, which Python's
 //!   smtplib sent for `-t ops`; lettre's envelope type requires a domain);
 //! - `BODY=8BITMIME` for an 8-bit body where the server offers it, and the body re-encoded
-//!   as quoted-printable where it does not (mail/message.rs writes plain 8-bit text);
+//!   as quoted-printable where it does not (channel/mail/message.rs writes plain 8-bit text);
 //! - with `--smtp-tls auto` (the default, "TLS was not asked for"), a STARTTLS that fails for
 //!   a TLS reason (a relay's internal certificate that cannot be verified) falls back to plain
 //!   text, as superlance sent without `--tls`, with one WARN; `--tls`/`--smtp-tls starttls`
@@ -21,10 +21,11 @@ use lettre::transport::smtp::authentication::{
 use lettre::transport::smtp::client::{Certificate, SmtpConnection, TlsParameters};
 use lettre::transport::smtp::extension::{ClientId, Extension};
 
-use super::excerpt;
+use super::output::excerpt;
 use crate::command::seconds;
-use crate::mail::message::as_quoted_printable;
-use crate::mail::{DeliveryError, Rendered, Transport};
+use crate::notify::channel::mail::message::as_quoted_printable;
+use crate::notify::channel::mail::Transport;
+use crate::notify::channel::{DeliveryError, Rendered};
 
 /// How an SMTP connection is secured (`--smtp-tls`). Certificates are always verified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -423,6 +424,7 @@ mod tests {
         Rendered {
             from: "supervisor@host1".into(),
             to: vec!["ops@example.com".into()],
+            headers: Vec::new(),
             message: b"To: ops@example.com\r\nSubject: test\r\n\r\nbody\r\n".to_vec(),
             summary: "test".into(),
         }

@@ -8,10 +8,11 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::time::Duration;
 
-use super::describe_output;
+use super::output::describe_output;
 use crate::command::{run_shell, seconds, Finished};
-use crate::mail::message::with_lf_line_ends;
-use crate::mail::{DeliveryError, Rendered, Transport};
+use crate::notify::channel::mail::message::with_lf_line_ends;
+use crate::notify::channel::mail::Transport;
+use crate::notify::channel::{DeliveryError, Rendered};
 
 /// Pipe the message to `sh -c "<command>"`, superlance's semantics: the command reads the
 /// recipients from the headers (`sendmail -t`), so the envelope is not passed.
@@ -108,6 +109,7 @@ mod tests {
         Rendered {
             from: "supervisor@host1".into(),
             to: vec!["ops@example.com".into()],
+            headers: Vec::new(),
             message: b"To: ops@example.com\r\nSubject: test\r\n\r\nbody\r\n".to_vec(),
             summary: "test".into(),
         }

@@ -1,6 +1,6 @@
 //! Flood control (superlance #99, #108: a crash loop sent thousands of mails): at most `max`
-//! mails per key in a window of `per`, the rest held back, counted, and mailed as one digest
-//! when the window ends.
+//! notifications per key in a window of `per`, the rest held back, counted, and sent as one
+//! digest when the window ends.
 //!
 //! The window is fixed, not sliding: it starts with the key's first mail and ends `per` later,
 //! whatever happens in between; the key's next mail after that starts a new one. So a program
@@ -15,28 +15,33 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::digest::{notifications, span, Digest};
-use crate::mail::{FloodLimit, Mail};
+use crate::notify::channel::Words;
+use crate::notify::notification::Notification;
 use crate::time::LocalTime;
+
+/// Flood control: at most `max` notifications per key in any window of `per`; what is held
+/// back is counted and sent as one digest when the window ends (superlance #99, #108).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FloodLimit {
+    pub max: u32,
+    pub per: Duration,
+}
 
 /// One notification held back, as much of it as its digest lists (and the spool's journal
 /// keeps, so that a restart does not lose the count).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct HeldMail {
     pub when: SystemTime,
-    pub to: Vec<String>,
-    pub from: Option<String>,
     pub subject: Option<String>,
     pub first_line: String,
 }
 
 impl HeldMail {
-    pub fn of(mail: &Mail, when: SystemTime) -> HeldMail {
+    pub fn of(n: &Notification, when: SystemTime) -> HeldMail {
         HeldMail {
             when,
-            to: mail.to.clone(),
-            from: mail.from.clone(),
-            subject: mail.subject.clone(),
-            first_line: mail.body.lines().next().unwrap_or("").to_owned(),
+            subject: n.subject.clone(),
+            first_line: n.text.lines().next().unwrap_or("").to_owned(),
         }
     }
 
@@ -45,7 +50,7 @@ impl HeldMail {
             Some(subject) => (subject.as_str(), self.first_line.as_str()),
             None => (self.first_line.as_str(), ""),
         };
-        digest.add(self.when, &self.to, self.from.as_deref(), summary, text);
+        digest.add(self.when, summary, text);
     }
 }
 
@@ -71,7 +76,7 @@ struct Window {
     held: Digest,
 }
 
-/// A window that ended with mails held back: one digest to mail.
+/// A window that ended with notifications held back: one digest to send.
 #[derive(Debug)]
 pub(super) struct Ended {
     pub key: String,
@@ -98,9 +103,15 @@ impl Ended {
         }
     }
 
-    /// The digest mail: `<key>: N more notifications suppressed (flood control: max M per P)`.
-    /// `limit` is the configured one (`None`: turned off since the mails were held).
-    pub fn mail(&self, limit: Option<FloodLimit>) -> Mail {
+    /// The digest, made at `now`: `<key>: N more notifications suppressed (flood control: max
+    /// M per P)`. `limit` is the configured one (`None`: turned off since they were held);
+    /// `words` name what the channel sends (`mails`).
+    pub fn notification(
+        &self,
+        limit: Option<FloodLimit>,
+        words: Words,
+        now: SystemTime,
+    ) -> Notification {
         let n = self.held.count();
         let rule = match limit {
             Some(l) => format!("flood control: max {} per {}", l.max, describe(l.per)),
@@ -118,9 +129,10 @@ impl Ended {
         );
         let why = match (self.started, limit) {
             (Some(started), Some(l)) => format!(
-                "At most {} mails are sent per {} for each program\n\
+                "At most {} {} are sent per {} for each program\n\
                  (--max-mails, --per); the window began at {}.",
                 l.max,
+                words.many,
                 describe(l.per),
                 LocalTime::at(started)
             ),
@@ -135,7 +147,7 @@ impl Ended {
             self.key,
             span(&self.held)
         );
-        self.held.mail(subject, &intro)
+        self.held.notification(subject, &intro, now)
     }
 }
 
@@ -162,7 +174,7 @@ pub(super) fn describe(per: Duration) -> String {
 pub(super) struct Flood {
     limit: FloodLimit,
     windows: HashMap<String, Window>,
-    /// Windows that ended while a mail was admitted, for the worker to mail.
+    /// Windows that ended while a notification was admitted, for the worker to send.
     ended: Vec<Ended>,
 }
 
@@ -175,11 +187,11 @@ impl Flood {
         }
     }
 
-    /// Send `mail` (of `key`) now, or hold it back. `new_id` names a new window.
+    /// Send `n` (of `key`) now, or hold it back. `new_id` names a new window.
     pub fn admit(
         &mut self,
         key: &str,
-        mail: &Mail,
+        n: &Notification,
         now: Instant,
         wall: SystemTime,
         new_id: impl FnOnce() -> u64,
@@ -205,7 +217,8 @@ impl Flood {
             w.sent += 1;
             return Admit::Send;
         }
-        let held = HeldMail::of(mail, wall);
+        let held = HeldMail::of(n, wall);
+        w.held.origin(n);
         held.add_to(&mut w.held);
         Admit::Hold {
             window: w.id,
@@ -264,14 +277,12 @@ mod tests {
     use super::*;
     use std::time::UNIX_EPOCH;
 
-    fn mail(key: &str, n: u32) -> Mail {
-        Mail {
-            to: vec!["ops@example.com".into()],
-            from: None,
-            subject: Some(format!("{key} crashed #{n}")),
-            body: format!("line one of {n}\nline two"),
-            key: Some(key.into()),
-        }
+    fn mail(key: &str, n: u32) -> Notification {
+        Notification::for_test(
+            Some(&format!("{key} crashed #{n}")),
+            &format!("line one of {n}\nline two"),
+            Some(key),
+        )
     }
 
     #[test]
@@ -314,15 +325,15 @@ mod tests {
             .is_empty());
         let ended = f.take_ended(t0 + Duration::from_secs(600), false);
         assert_eq!(ended.len(), 1);
-        let digest = ended[0].mail(Some(limit));
+        let digest = ended[0].notification(Some(limit), Words::NOTIFICATION, w0);
         assert_eq!(
             digest.subject.as_deref(),
             Some("a: 2 more notifications suppressed (flood control: max 2 per 10 minutes)")
         );
-        assert!(digest.body.contains("  a crashed #3\n    line one of 3\n"));
-        assert!(digest.body.contains("  a crashed #4\n"));
-        assert!(!digest.body.contains("line two"));
-        assert_eq!(digest.to, ["ops@example.com"]);
+        assert!(digest.text.contains("  a crashed #3\n    line one of 3\n"));
+        assert!(digest.text.contains("  a crashed #4\n"));
+        assert!(!digest.text.contains("line two"));
+        assert_eq!(digest.key, None, "a digest is never held back");
         assert_eq!(f.next_end(), None);
         // A new window: mails go through again.
         assert!(matches!(admit(&mut f, "a", 5, 601), Admit::Send));
