@@ -36,6 +36,7 @@ pub mod channel;
 pub mod channels;
 pub mod notification;
 pub mod notifier;
+pub mod options;
 pub mod outbox;
 
 pub use channel::{Channel, DeliveryError, RenderError, Rendered, Words};
