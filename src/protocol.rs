@@ -1090,6 +1090,35 @@ mod tests {
     }
 
     #[test]
+    fn the_fuzz_seeds_for_invalid_utf8_read_cleanly() {
+        // tests/fuzz/utf8-seeds.py: each seed is a stream a server could write, so it must
+        // read to its end without a framing error, repairing what is not UTF-8.
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz/seeds/frames");
+        let mut seen = 0;
+        let mut repaired = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if !name.starts_with("utf8-") {
+                continue;
+            }
+            seen += 1;
+            let got = frames(&std::fs::read(&path).unwrap());
+            assert!(
+                !got.is_empty() && got.iter().all(Result::is_ok),
+                "{name}: {got:?}"
+            );
+            repaired += got
+                .iter()
+                .flatten()
+                .filter(|g| g.repaired.header || g.repaired.payload)
+                .count();
+        }
+        assert_eq!(seen, 13, "the seeds utf8-seeds.py writes");
+        assert!(repaired >= 12, "{repaired} repaired frames");
+    }
+
+    #[test]
     fn utf8_count_agrees_with_the_lossy_decoder_on_tricky_bytes() {
         for bytes in [
             &b"\xe0\x80"[..],
