@@ -181,6 +181,9 @@ impl Said {
         faults: &Faults,
         mut warn: impl FnMut(String),
     ) {
+        if !frame.repaired.header && !frame.repaired.payload && faults.is_empty() {
+            return; // the valid path: nothing to look up
+        }
         if frame.repaired.header && !self.header_not_utf8 {
             self.header_not_utf8 = true;
             warn(format!(
