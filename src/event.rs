@@ -1,9 +1,14 @@
 //! Typed events: every Supervisor 4 event type with its payload tokens as fields.
 //!
 //! Facts from supervisor/events.py and docs/events.rst (reference: protocol.md §2). Parsing
-//! never fails: a frame whose event name we do not know, or whose payload lacks a token its
-//! type should carry, becomes [`Event::Other`] (and is acknowledged like any other), because a
-//! well-framed event with odd content is not a reason to lose the stream.
+//! never fails: a well-framed event with odd content is not a reason to lose the stream. An
+//! event name we do not know becomes [`Event::Other`]. A token its type needs that is missing
+//! or not valid is a [`Faults`] entry beside the event ([`Parsed`]): without `processname`,
+//! `groupname`, or the `pid` of a log or communication event, or `when`, `type`, the event
+//! becomes [`Event::Other`] as well; without a state's `from_state`, `pid` or `expected`, it
+//! keeps its type with that field empty. Either way it is acknowledged, and the runtime says
+//! which field, once per kind (issue 15). Faults are bits and static names: the valid path
+//! allocates nothing.
 
 use crate::protocol::Frame;
 
@@ -136,53 +141,213 @@ pub enum Event<'a> {
 }
 
 impl<'a> Event<'a> {
+    /// The event, whatever its faults (see [`Parsed::from_frame`] for them).
     pub fn from_frame(frame: &Frame<'a>) -> Event<'a> {
-        let name = frame.header.eventname();
-        parse(name, frame.payload).unwrap_or(Event::Other {
-            name,
-            payload: frame.payload,
+        Parsed::from_frame(frame).event
+    }
+}
+
+/// An event and what was wrong with its tokens (nothing, nearly always).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parsed<'a> {
+    pub event: Event<'a>,
+    pub faults: Faults,
+}
+
+impl<'a> Parsed<'a> {
+    pub fn from_frame(frame: &Frame<'a>) -> Parsed<'a> {
+        parse(frame.header.eventname(), frame.payload)
+    }
+}
+
+/// A payload token that some event type needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Field {
+    ProcessName,
+    GroupName,
+    FromState,
+    Pid,
+    Tries,
+    Expected,
+    When,
+    Type,
+}
+
+impl Field {
+    pub const ALL: [Field; 8] = [
+        Field::ProcessName,
+        Field::GroupName,
+        Field::FromState,
+        Field::Pid,
+        Field::Tries,
+        Field::Expected,
+        Field::When,
+        Field::Type,
+    ];
+
+    /// The token's key, as supervisord writes it.
+    pub fn key(self) -> &'static str {
+        match self {
+            Field::ProcessName => "processname",
+            Field::GroupName => "groupname",
+            Field::FromState => "from_state",
+            Field::Pid => "pid",
+            Field::Tries => "tries",
+            Field::Expected => "expected",
+            Field::When => "when",
+            Field::Type => "type",
+        }
+    }
+
+    fn bit(self) -> u16 {
+        1 << self as u16
+    }
+}
+
+/// What was wrong with a well-framed event of a known type: the tokens that were missing and
+/// those whose value was not valid (a `pid` that is no number), and whether the event could
+/// not be typed at all because of them. Copyable bits, no allocation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// The event name, as a static string, when there is a fault (the key a runtime uses to
+    /// say each kind once).
+    event: &'static str,
+    missing: u16,
+    invalid: u16,
+    ignored: bool,
+}
+
+/// What is wrong with one field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    Missing,
+    Invalid,
+}
+
+impl Faults {
+    pub fn is_empty(&self) -> bool {
+        self.missing == 0 && self.invalid == 0
+    }
+
+    /// The name of the event type the faults are in (empty if there are none).
+    pub fn event(&self) -> &'static str {
+        self.event
+    }
+
+    /// True if the event became [`Event::Other`] for want of these fields (a listener does
+    /// not act on it); false if it kept its type with the fields empty.
+    pub fn ignored(&self) -> bool {
+        self.ignored
+    }
+
+    /// Each faulty field, in [`Field::ALL`] order.
+    pub fn iter(&self) -> impl Iterator<Item = (Field, Fault)> + '_ {
+        Field::ALL.into_iter().filter_map(|f| {
+            if self.missing & f.bit() != 0 {
+                Some((f, Fault::Missing))
+            } else if self.invalid & f.bit() != 0 {
+                Some((f, Fault::Invalid))
+            } else {
+                None
+            }
         })
     }
 }
 
-fn parse<'a>(name: &'a str, payload: &'a str) -> Option<Event<'a>> {
-    let (tokens, data) = match payload.split_once('\n') {
+/// Every event name we type, so that faults can name one without borrowing the frame.
+const KNOWN: [&str; 20] = [
+    "PROCESS_STATE_STOPPED",
+    "PROCESS_STATE_STARTING",
+    "PROCESS_STATE_RUNNING",
+    "PROCESS_STATE_BACKOFF",
+    "PROCESS_STATE_STOPPING",
+    "PROCESS_STATE_EXITED",
+    "PROCESS_STATE_FATAL",
+    "PROCESS_STATE_UNKNOWN",
+    "TICK_5",
+    "TICK_60",
+    "TICK_3600",
+    "PROCESS_COMMUNICATION_STDOUT",
+    "PROCESS_COMMUNICATION_STDERR",
+    "PROCESS_LOG_STDOUT",
+    "PROCESS_LOG_STDERR",
+    "REMOTE_COMMUNICATION",
+    "SUPERVISOR_STATE_CHANGE_RUNNING",
+    "SUPERVISOR_STATE_CHANGE_STOPPING",
+    "PROCESS_GROUP_ADDED",
+    "PROCESS_GROUP_REMOVED",
+];
+
+fn parse<'a>(name: &'a str, payload: &'a str) -> Parsed<'a> {
+    let (line, data) = match payload.split_once('\n') {
         Some((t, d)) => (t, d),
         None => (payload, ""),
     };
-    let tokens = Tokens(tokens);
+    let mut tokens = Tokens {
+        line,
+        faults: Faults::default(),
+    };
+    let event = typed(name, &mut tokens, data);
+    let mut faults = tokens.faults;
+    if !faults.is_empty() {
+        // Only names we type record faults, so this always finds it.
+        faults.event = KNOWN.into_iter().find(|k| *k == name).unwrap_or("?");
+        faults.ignored = event.is_none();
+    }
+    Parsed {
+        event: event.unwrap_or(Event::Other { name, payload }),
+        faults,
+    }
+}
+
+/// The typed event, or `None` for a name we do not know or a token it cannot do without.
+fn typed<'a>(name: &'a str, tokens: &mut Tokens<'a>, data: &'a str) -> Option<Event<'a>> {
     if let Some(state) = name.strip_prefix("PROCESS_STATE_") {
         let state = ProcessState::from_name(state)?;
+        // What supervisord 4 and ochinchina/supervisord always send: a pid while a process
+        // runs and when it exits (STOPPED may lack it: ochinchina omits pid 0), `expected`
+        // on EXITED, `from_state` everywhere. `tries` no listener needs: only checked if
+        // present.
+        use ProcessState::{Exited, Running, Stopping};
+        let process = tokens.process();
+        let from_state = tokens.text(Field::FromState).unwrap_or("");
+        let pid = tokens.number(Field::Pid, matches!(state, Running | Stopping | Exited));
+        let tries = tokens.number(Field::Tries, false);
+        let expected = tokens.number::<u8>(Field::Expected, state == Exited);
         return Some(Event::ProcessState(StateChange {
             state,
-            process: tokens.process()?,
-            from_state: tokens.get("from_state").unwrap_or(""),
-            pid: tokens.number("pid"),
-            tries: tokens.number("tries"),
-            expected: tokens.number::<u8>("expected").map(|e| e != 0),
+            process: process?,
+            from_state,
+            pid,
+            tries,
+            expected: expected.map(|e| e != 0),
         }));
     }
     let event = match name {
         "TICK_5" | "TICK_60" | "TICK_3600" => Event::Tick {
             period: name[5..].parse().ok()?,
-            when: tokens.number("when")?,
+            when: tokens.number(Field::When, true)?,
         },
         "PROCESS_COMMUNICATION_STDOUT" | "PROCESS_COMMUNICATION_STDERR" => {
+            let process = tokens.process();
             Event::ProcessCommunication {
                 channel: channel_of(name),
-                process: tokens.process()?,
-                pid: tokens.number("pid")?,
+                pid: tokens.number(Field::Pid, true)?,
+                process: process?,
                 data,
             }
         }
-        "PROCESS_LOG_STDOUT" | "PROCESS_LOG_STDERR" => Event::ProcessLog {
-            channel: channel_of(name),
-            process: tokens.process()?,
-            pid: tokens.number("pid")?,
-            data,
-        },
+        "PROCESS_LOG_STDOUT" | "PROCESS_LOG_STDERR" => {
+            let process = tokens.process();
+            Event::ProcessLog {
+                channel: channel_of(name),
+                pid: tokens.number(Field::Pid, true)?,
+                process: process?,
+                data,
+            }
+        }
         "REMOTE_COMMUNICATION" => Event::RemoteCommunication {
-            kind: tokens.get("type")?,
+            kind: tokens.text(Field::Type)?,
             data,
         },
         "SUPERVISOR_STATE_CHANGE_RUNNING" => Event::SupervisorStateChange(SupervisorState::Running),
@@ -190,10 +355,10 @@ fn parse<'a>(name: &'a str, payload: &'a str) -> Option<Event<'a>> {
             Event::SupervisorStateChange(SupervisorState::Stopping)
         }
         "PROCESS_GROUP_ADDED" => Event::ProcessGroupAdded {
-            group: tokens.get("groupname")?,
+            group: tokens.text(Field::GroupName)?,
         },
         "PROCESS_GROUP_REMOVED" => Event::ProcessGroupRemoved {
-            group: tokens.get("groupname")?,
+            group: tokens.text(Field::GroupName)?,
         },
         _ => return None,
     };
@@ -208,12 +373,15 @@ fn channel_of(name: &str) -> Channel {
     }
 }
 
-/// The `key:value` token line of a payload.
-struct Tokens<'a>(&'a str);
+/// The `key:value` token line of a payload, noting the faults of the fields asked for.
+struct Tokens<'a> {
+    line: &'a str,
+    faults: Faults,
+}
 
 impl<'a> Tokens<'a> {
     fn get(&self, key: &str) -> Option<&'a str> {
-        self.0
+        self.line
             .split_ascii_whitespace()
             .find_map(|t| match t.split_once(':') {
                 Some((k, v)) if k == key => Some(v),
@@ -221,14 +389,41 @@ impl<'a> Tokens<'a> {
             })
     }
 
-    fn number<N: std::str::FromStr>(&self, key: &str) -> Option<N> {
-        self.get(key)?.parse().ok()
+    /// A text field the type needs: noted if missing.
+    fn text(&mut self, field: Field) -> Option<&'a str> {
+        let value = self.get(field.key());
+        if value.is_none() {
+            self.faults.missing |= field.bit();
+        }
+        value
     }
 
-    fn process(&self) -> Option<Process<'a>> {
+    /// A number field: noted if present but not a number, or missing when `needed`.
+    fn number<N: std::str::FromStr>(&mut self, field: Field, needed: bool) -> Option<N> {
+        match self.get(field.key()) {
+            None => {
+                if needed {
+                    self.faults.missing |= field.bit();
+                }
+                None
+            }
+            Some(text) => {
+                let value = text.parse().ok();
+                if value.is_none() {
+                    self.faults.invalid |= field.bit();
+                }
+                value
+            }
+        }
+    }
+
+    /// `processname` and `groupname` (both looked at, so both are noted if missing).
+    fn process(&mut self) -> Option<Process<'a>> {
+        let name = self.text(Field::ProcessName);
+        let group = self.text(Field::GroupName);
         Some(Process {
-            name: self.get("processname")?,
-            group: self.get("groupname")?,
+            name: name?,
+            group: group?,
         })
     }
 }
@@ -238,7 +433,16 @@ mod tests {
     use super::*;
 
     fn ev<'a>(name: &'a str, payload: &'a str) -> Event<'a> {
-        parse(name, payload).unwrap_or(Event::Other { name, payload })
+        parse(name, payload).event
+    }
+
+    /// The faults of an event, as (field key, fault) pairs, and whether it was ignored.
+    fn faults(name: &str, payload: &str) -> (Vec<(&'static str, Fault)>, bool) {
+        let f = parse(name, payload).faults;
+        if !f.is_empty() {
+            assert_eq!(f.event(), name);
+        }
+        (f.iter().map(|(k, v)| (k.key(), v)).collect(), f.ignored())
     }
 
     fn state<'a>(s: ProcessState, name: &'a str, group: &'a str) -> StateChange<'a> {
@@ -425,6 +629,208 @@ mod tests {
             Event::Other { .. }
         ));
         assert!(matches!(ev("TICK_5", "when:soon"), Event::Other { .. }));
+    }
+
+    #[test]
+    fn payloads_as_servers_send_them_have_no_faults() {
+        // supervisord 4.3.0 (protocol.md section 2) and ochinchina/supervisord (no channel
+        // token, no pid:0, no trailing newline on group events).
+        for (name, payload) in [
+            (
+                "PROCESS_STATE_STARTING",
+                "processname:a groupname:a from_state:STOPPED tries:0",
+            ),
+            (
+                "PROCESS_STATE_RUNNING",
+                "processname:a groupname:a from_state:STARTING pid:2",
+            ),
+            (
+                "PROCESS_STATE_BACKOFF",
+                "processname:a groupname:a from_state:STARTING tries:1",
+            ),
+            (
+                "PROCESS_STATE_STOPPING",
+                "processname:a groupname:a from_state:RUNNING pid:2",
+            ),
+            (
+                "PROCESS_STATE_EXITED",
+                "processname:a groupname:a from_state:RUNNING expected:0 pid:2",
+            ),
+            (
+                "PROCESS_STATE_STOPPED",
+                "processname:a groupname:a from_state:STOPPING pid:2",
+            ),
+            (
+                "PROCESS_STATE_STOPPED",
+                "processname:a groupname:a from_state:BACKOFF",
+            ),
+            (
+                "PROCESS_STATE_FATAL",
+                "processname:a groupname:a from_state:BACKOFF",
+            ),
+            (
+                "PROCESS_STATE_UNKNOWN",
+                "processname:a groupname:a from_state:BACKOFF",
+            ),
+            ("TICK_5", "when:1700000005"),
+            (
+                "PROCESS_LOG_STDOUT",
+                "processname:a groupname:a pid:2 channel:stdout\nx",
+            ),
+            ("PROCESS_LOG_STDERR", "processname:a groupname:a pid:2\nx"),
+            (
+                "PROCESS_COMMUNICATION_STDOUT",
+                "processname:a groupname:a pid:2\nx",
+            ),
+            ("REMOTE_COMMUNICATION", "type:t\nx"),
+            ("SUPERVISOR_STATE_CHANGE_RUNNING", ""),
+            ("PROCESS_GROUP_ADDED", "groupname:g\n"),
+            ("PROCESS_GROUP_REMOVED", "groupname:g"),
+            ("SOMETHING_NEW", "whatever"),
+            ("PROCESS_STATE_SLEEPING", "processname:a groupname:a"),
+        ] {
+            let p = parse(name, payload);
+            assert!(p.faults.is_empty(), "{name} {payload:?}: {:?}", p.faults);
+            if !["SOMETHING_NEW", "PROCESS_STATE_SLEEPING"].contains(&name) {
+                assert!(!matches!(p.event, Event::Other { .. }), "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn missing_and_invalid_fields_are_named() {
+        use Fault::{Invalid, Missing};
+        /// Event name, payload, the faults named, and whether the event is ignored.
+        type Case<'a> = (&'a str, &'a str, &'a [(&'a str, Fault)], bool);
+        let cases: &[Case] = &[
+            // Without a process the event cannot be typed: ignored.
+            (
+                "PROCESS_STATE_RUNNING",
+                "groupname:a pid:1",
+                &[("processname", Missing), ("from_state", Missing)],
+                true,
+            ),
+            (
+                "PROCESS_STATE_FATAL",
+                "from_state:BACKOFF",
+                &[("processname", Missing), ("groupname", Missing)],
+                true,
+            ),
+            // Typed, with the field empty: a listener still acts (crashmail mails "pid ?").
+            (
+                "PROCESS_STATE_EXITED",
+                "processname:a groupname:a from_state:RUNNING pid:9",
+                &[("expected", Missing)],
+                false,
+            ),
+            (
+                "PROCESS_STATE_EXITED",
+                "processname:a groupname:a from_state:RUNNING expected:no pid:9",
+                &[("expected", Invalid)],
+                false,
+            ),
+            (
+                "PROCESS_STATE_EXITED",
+                "processname:a groupname:a from_state:RUNNING expected:0",
+                &[("pid", Missing)],
+                false,
+            ),
+            (
+                "PROCESS_STATE_RUNNING",
+                "processname:a groupname:a from_state:STARTING pid:12ab",
+                &[("pid", Invalid)],
+                false,
+            ),
+            (
+                "PROCESS_STATE_STOPPED",
+                "processname:a groupname:a from_state:STOPPING pid:-1",
+                &[("pid", Invalid)],
+                false,
+            ),
+            (
+                "PROCESS_STATE_BACKOFF",
+                "processname:a groupname:a from_state:STARTING tries:x",
+                &[("tries", Invalid)],
+                false,
+            ),
+            (
+                "PROCESS_STATE_STOPPING",
+                "processname:a groupname:a",
+                &[("from_state", Missing), ("pid", Missing)],
+                false,
+            ),
+            // Log and communication events need their pid; ochinchina can send pid:-1.
+            (
+                "PROCESS_LOG_STDOUT",
+                "processname:a groupname:a pid:-1\nx",
+                &[("pid", Invalid)],
+                true,
+            ),
+            (
+                "PROCESS_LOG_STDERR",
+                "processname:a pid:1\nx",
+                &[("groupname", Missing)],
+                true,
+            ),
+            (
+                "PROCESS_COMMUNICATION_STDERR",
+                "processname:a groupname:a\nx",
+                &[("pid", Missing)],
+                true,
+            ),
+            ("TICK_60", "when:soon", &[("when", Invalid)], true),
+            ("TICK_3600", "", &[("when", Missing)], true),
+            ("REMOTE_COMMUNICATION", "\nx", &[("type", Missing)], true),
+            (
+                "PROCESS_GROUP_ADDED",
+                "group:g",
+                &[("groupname", Missing)],
+                true,
+            ),
+        ];
+        for &(name, payload, want, ignored) in cases {
+            let (got, was_ignored) = faults(name, payload);
+            assert_eq!(got, want, "{name} {payload:?}");
+            assert_eq!(was_ignored, ignored, "{name} {payload:?}");
+            assert_eq!(
+                matches!(ev(name, payload), Event::Other { .. }),
+                ignored,
+                "{name} {payload:?}"
+            );
+        }
+        let Event::ProcessState(s) = ev(
+            "PROCESS_STATE_EXITED",
+            "processname:a groupname:a from_state:RUNNING expected:0 pid:x",
+        ) else {
+            panic!()
+        };
+        assert_eq!((s.pid, s.expected), (None, Some(false)));
+    }
+
+    #[test]
+    fn names_repaired_from_invalid_utf8_are_data() {
+        // A byte-counting server passes a Latin-1 name through; the reader shows it with
+        // U+FFFD (protocol.rs), and the event is typed as usual, without faults.
+        let p = parse(
+            "PROCESS_STATE_RUNNING",
+            "processname:caf\u{fffd} groupname:caf\u{fffd} from_state:STARTING pid:9",
+        );
+        assert!(p.faults.is_empty());
+        let Event::ProcessState(s) = p.event else {
+            panic!()
+        };
+        assert_eq!(s.process.namespec(), "caf\u{fffd}:caf\u{fffd}");
+        let p = parse(
+            "PROCESS_LOG_STDOUT",
+            "processname:a groupname:a pid:7 channel:stdout\n\u{fffd}\u{fffd} caf\u{fffd}\n",
+        );
+        assert!(matches!(
+            p.event,
+            Event::ProcessLog {
+                data: "\u{fffd}\u{fffd} caf\u{fffd}\n",
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -20,7 +20,17 @@
 //!    characters, and remember that (later frames are read by characters without guessing);
 //!    if nothing is pending within a short settle time, the server counted bytes: done.
 //!
-//! Payloads are decoded as UTF-8: supervisord 4 always sends UTF-8 (it encodes a `str`).
+//! Counting characters is counting what a lossy UTF-8 decoder yields (`String::from_utf8_lossy`):
+//! a valid sequence is one character, and so is each maximal invalid piece (one U+FFFD).
+//!
+//! # Invalid UTF-8 is data (issue 15)
+//! supervisord 4 always sends UTF-8 (it encodes a `str`), but servers that count bytes
+//! (supervisord 3 on Python 2, ochinchina/supervisord) pass a program's binary or Latin-1
+//! output through as it is. Such a frame is framed by its `len` like any other; a header line
+//! or payload that is not UTF-8 is decoded lossily (bad bytes become U+FFFD) into a second,
+//! reusable buffer, so valid frames still borrow the raw buffers and allocate nothing.
+//! [`Frame::repaired`] says which part was repaired; the runtime warns once per kind. Only
+//! framing errors ([`FrameError`]) end the stream.
 
 use std::io::{self, BufRead, Write};
 use std::time::Duration;
@@ -86,10 +96,6 @@ pub enum FrameError {
     HeaderTooLong { header: String },
     #[error("header line is empty (expected key:value tokens)")]
     EmptyHeader,
-    #[error("header line is not valid UTF-8: {header}")]
-    HeaderNotUtf8 { header: String },
-    #[error("payload is not valid UTF-8 (supervisord sends UTF-8) after header: {header}")]
-    PayloadNotUtf8 { header: String },
     #[error("end of input inside a header line: {header}")]
     EofInHeader { header: String },
     #[error("end of input inside a payload ({got} of {len} received) after header: {header}")]
@@ -231,6 +237,15 @@ fn quote_bytes(bytes: &[u8]) -> String {
 pub struct Frame<'a> {
     pub header: Header<'a>,
     pub payload: &'a str,
+    /// Which parts were not valid UTF-8 and are shown with U+FFFD for their bad bytes.
+    pub repaired: Repaired,
+}
+
+/// Parts of a frame that were not valid UTF-8 as received (issue 15).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Repaired {
+    pub header: bool,
+    pub payload: bool,
 }
 
 /// What the next read produced.
@@ -254,28 +269,41 @@ pub enum LenUnit {
 
 /// Reads frames one after another, remembering what it learnt about the `len` unit.
 pub struct FrameReader<I: Input> {
-    input: I,
-    unit: LenUnit,
+    source: Source<I>,
+    /// The raw bytes of the header line and of the payload: what a valid frame borrows.
     line: Vec<u8>,
     payload: Vec<u8>,
+    /// Lossy copies, written only when the raw bytes are not UTF-8 (and then reused).
+    line_repaired: String,
+    payload_repaired: String,
+}
+
+/// The input and what we know about it, apart from the buffers a frame borrows.
+struct Source<I: Input> {
+    input: I,
+    unit: LenUnit,
 }
 
 impl<I: Input> FrameReader<I> {
     pub fn new(input: I) -> Self {
         FrameReader {
-            input,
-            unit: LenUnit::Unknown,
+            source: Source {
+                input,
+                unit: LenUnit::Unknown,
+            },
             line: Vec::with_capacity(256),
             payload: Vec::with_capacity(1024),
+            line_repaired: String::new(),
+            payload_repaired: String::new(),
         }
     }
 
     pub fn len_unit(&self) -> LenUnit {
-        self.unit
+        self.source.unit
     }
 
     pub fn input_mut(&mut self) -> &mut I {
-        &mut self.input
+        &mut self.source.input
     }
 
     /// Read the next frame. An interruption before the first header byte is reported as
@@ -283,52 +311,54 @@ impl<I: Input> FrameReader<I> {
     /// is always finished).
     pub fn next_frame(&mut self) -> Result<Next<'_>, FrameError> {
         self.line.clear();
-        match self.read_header_line()? {
+        match self.source.read_header_line(&mut self.line)? {
             HeaderLine::Eof => return Ok(Next::Eof),
             HeaderLine::Interrupted => return Ok(Next::Interrupted),
             HeaderLine::Line => {}
         }
-        // The header borrows `line` while `payload` is filled: take both out of self meanwhile.
-        let line = std::mem::take(&mut self.line);
-        let mut payload = std::mem::take(&mut self.payload);
-        payload.clear();
-        let read = self.read_frame(&line, &mut payload);
-        self.line = line;
-        self.payload = payload;
-        let (eventname, len) = read?;
-        let text = header_text(&self.line)?;
-        let payload =
-            std::str::from_utf8(&self.payload).map_err(|_| FrameError::PayloadNotUtf8 {
-                header: quote(text),
-            })?;
+        let (text, header_repaired) = decode(&self.line, &mut self.line_repaired);
+        let header = Header::parse(text)?;
+        self.payload.clear();
+        self.source
+            .read_payload(&mut self.payload, header.len, text, self.line.len() + 1)?;
+        let (payload, payload_repaired) = decode(&self.payload, &mut self.payload_repaired);
         Ok(Next::Frame(Frame {
-            header: Header {
-                line: text,
-                eventname,
-                len,
-            },
+            header,
             payload,
+            repaired: Repaired {
+                header: header_repaired,
+                payload: payload_repaired,
+            },
         }))
     }
+}
 
-    /// Parse the header in `line` and read its payload into `payload`.
-    fn read_frame(
-        &mut self,
-        line: &[u8],
-        payload: &mut Vec<u8>,
-    ) -> Result<(std::ops::Range<usize>, usize), FrameError> {
-        let text = header_text(line)?;
-        let header = Header::parse(text)?;
-        self.read_payload(payload, header.len, text)?;
-        Ok((header.eventname, header.len))
+/// `bytes` as text: borrowed when it is UTF-8 (validated once, nothing copied), else decoded
+/// lossily into `repaired` (each maximal invalid piece becomes one U+FFFD, as
+/// `String::from_utf8_lossy` does). True if it had to be repaired.
+fn decode<'b>(bytes: &'b [u8], repaired: &'b mut String) -> (&'b str, bool) {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => (text, false),
+        Err(_) => {
+            repaired.clear();
+            for chunk in bytes.utf8_chunks() {
+                repaired.push_str(chunk.valid());
+                if !chunk.invalid().is_empty() {
+                    repaired.push(char::REPLACEMENT_CHARACTER);
+                }
+            }
+            (repaired.as_str(), true)
+        }
     }
+}
 
-    fn read_header_line(&mut self) -> Result<HeaderLine, FrameError> {
+impl<I: Input> Source<I> {
+    fn read_header_line(&mut self, line: &mut Vec<u8>) -> Result<HeaderLine, FrameError> {
         loop {
             let available = match self.input.fill_buf() {
                 Ok(buf) => buf,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                    if self.line.is_empty() {
+                    if line.is_empty() {
                         return Ok(HeaderLine::Interrupted);
                     }
                     continue;
@@ -336,26 +366,26 @@ impl<I: Input> FrameReader<I> {
                 Err(e) => return Err(e.into()),
             };
             if available.is_empty() {
-                if self.line.is_empty() {
+                if line.is_empty() {
                     return Ok(HeaderLine::Eof);
                 }
                 return Err(FrameError::EofInHeader {
-                    header: quote_bytes(&self.line),
+                    header: quote_bytes(line),
                 });
             }
             let (used, done) = match available.iter().position(|&b| b == b'\n') {
                 Some(i) => (i + 1, true),
                 None => (available.len(), false),
             };
-            let room = MAX_HEADER.saturating_sub(self.line.len());
+            let room = MAX_HEADER.saturating_sub(line.len());
             let body = if done { used - 1 } else { used };
             if body > room {
-                self.line.extend_from_slice(&available[..room]);
+                line.extend_from_slice(&available[..room]);
                 return Err(FrameError::HeaderTooLong {
-                    header: quote_bytes(&self.line),
+                    header: quote_bytes(line),
                 });
             }
-            self.line.extend_from_slice(&available[..body]);
+            line.extend_from_slice(&available[..body]);
             self.input.consume(used);
             if done {
                 return Ok(HeaderLine::Line);
@@ -363,11 +393,14 @@ impl<I: Input> FrameReader<I> {
         }
     }
 
+    /// Read the payload of a frame whose header (`text`, `header_bytes` long on the wire with
+    /// its newline) announced `len`.
     fn read_payload(
         &mut self,
         buf: &mut Vec<u8>,
         len: usize,
         text: &str,
+        header_bytes: usize,
     ) -> Result<(), FrameError> {
         // Never trust len for an allocation: the buffer grows with what really arrives.
         let mut count = Utf8Count::default();
@@ -376,27 +409,28 @@ impl<I: Input> FrameReader<I> {
             len,
             header: quote(text),
         };
+        let settle = if header_bytes + len <= PIPE_BUF {
+            SETTLE_SMALL
+        } else {
+            SETTLE_LARGE
+        };
 
         if self.unit == LenUnit::Unknown {
             // Step 1: len bytes.
-            self.take(buf, &mut count, len, Goal::Bytes)
+            self.take(buf, &mut count, len, Goal::Bytes, settle)
                 .map_err(|e| e.or_eof(eof(buf.len())))?;
             if count.chars == len && count.complete() {
                 return Ok(());
             }
-            // Step 3: more characters owed. Are they on their way?
-            let settle = if header_len(text) + len <= PIPE_BUF {
-                SETTLE_SMALL
-            } else {
-                SETTLE_LARGE
-            };
+            // Step 3: more characters owed (or the last one is cut short). Are they on their
+            // way?
             if !self.pending(settle)? {
                 return Ok(()); // the server counted bytes
             }
         }
         // Character mode: read until len complete characters.
         let bytes_before = buf.len();
-        match self.take(buf, &mut count, len, Goal::Chars) {
+        match self.take(buf, &mut count, len, Goal::Chars, settle) {
             Ok(()) => {
                 if buf.len() > bytes_before {
                     self.unit = LenUnit::Chars;
@@ -409,22 +443,28 @@ impl<I: Input> FrameReader<I> {
         }
     }
 
-    fn pending(&mut self, wait: Duration) -> Result<bool, FrameError> {
+    fn pending(&mut self, wait: Duration) -> io::Result<bool> {
         loop {
             match self.input.pending(wait) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                other => return Ok(other?),
+                other => return other,
             }
         }
     }
 
     /// Move bytes from the input into `buf` until the goal is met.
+    ///
+    /// By characters, a payload may end inside a sequence that is cut short (invalid UTF-8,
+    /// one U+FFFD): bytes that continue it are taken if they are there within `settle`, and
+    /// a byte that cannot continue it belongs to the next frame. So a frame that ends in
+    /// bad bytes never makes us wait for bytes the server will not send before our answer.
     fn take(
         &mut self,
         buf: &mut Vec<u8>,
         count: &mut Utf8Count,
         len: usize,
         goal: Goal,
+        settle: Duration,
     ) -> Result<(), Take> {
         loop {
             let reached = match goal {
@@ -434,33 +474,33 @@ impl<I: Input> FrameReader<I> {
             if reached {
                 return Ok(());
             }
+            let last_cut_short = matches!(goal, Goal::Chars) && count.chars >= len;
+            if last_cut_short && !self.pending(settle).map_err(Take::Io)? {
+                return Ok(());
+            }
             let available = match self.input.fill_buf() {
                 Ok(b) => b,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(Take::Io(e)),
             };
             if available.is_empty() {
+                if last_cut_short {
+                    return Ok(()); // the frame was whole; the end of input comes next
+                }
                 return Err(Take::Eof);
             }
             let n = match goal {
                 Goal::Bytes => available.len().min(len - buf.len()),
                 Goal::Chars => count.bytes_for(available, len),
             };
+            if n == 0 {
+                return Ok(()); // the next byte starts the next frame
+            }
             count.feed(&available[..n]);
             buf.extend_from_slice(&available[..n]);
             self.input.consume(n);
         }
     }
-}
-
-fn header_len(text: &str) -> usize {
-    text.len() + 1
-}
-
-fn header_text(line: &[u8]) -> Result<&str, FrameError> {
-    std::str::from_utf8(line).map_err(|_| FrameError::HeaderNotUtf8 {
-        header: quote_bytes(line),
-    })
 }
 
 enum HeaderLine {
@@ -489,55 +529,85 @@ impl Take {
     }
 }
 
-/// Counts UTF-8 characters by their lead bytes, and how many continuation bytes the last one
-/// still owes, without validating (validation happens once, on the whole payload).
-#[derive(Default)]
+/// Counts characters the way a lossy UTF-8 decoder yields them, byte by byte, without
+/// validating anything else: a valid sequence is one character, and so is each maximal
+/// piece of an invalid one (the Unicode "maximal subpart" practice that
+/// `String::from_utf8_lossy` follows; it becomes one U+FFFD). For valid UTF-8 this is the
+/// number of code points, which is what supervisord 4 counts.
+#[derive(Clone, Copy)]
 struct Utf8Count {
     chars: usize,
-    owed: usize,
+    /// Continuation bytes the current sequence still needs...
+    need: u8,
+    /// ...and the range the next one must be in (narrower after E0, ED, F0, F4).
+    lo: u8,
+    hi: u8,
+}
+
+impl Default for Utf8Count {
+    fn default() -> Self {
+        Utf8Count {
+            chars: 0,
+            need: 0,
+            lo: 0x80,
+            hi: 0xBF,
+        }
+    }
 }
 
 impl Utf8Count {
     fn complete(&self) -> bool {
-        self.owed == 0
+        self.need == 0
+    }
+
+    /// Whether `b` continues the current sequence.
+    fn continues(&self, b: u8) -> bool {
+        self.need > 0 && (self.lo..=self.hi).contains(&b)
     }
 
     fn feed(&mut self, bytes: &[u8]) {
+        // The usual payload is ASCII: counted a word at a time, not byte by byte.
+        if self.need == 0 && bytes.is_ascii() {
+            self.chars += bytes.len();
+            return;
+        }
         for &b in bytes {
             self.step(b);
         }
     }
 
     fn step(&mut self, b: u8) {
-        if b & 0xC0 == 0x80 {
-            self.owed = self.owed.saturating_sub(1);
-        } else {
-            self.chars += 1;
-            self.owed = match b {
-                0xC0..=0xDF => 1,
-                0xE0..=0xEF => 2,
-                0xF0..=0xFF => 3,
-                _ => 0,
-            };
+        if self.continues(b) {
+            self.need -= 1;
+            self.lo = 0x80;
+            self.hi = 0xBF;
+            return;
         }
+        // Anything else starts a character, and cuts short a sequence still in progress
+        // (which was one U+FFFD, counted at its first byte).
+        self.chars += 1;
+        (self.need, self.lo, self.hi) = match b {
+            0xC2..=0xDF => (1, 0x80, 0xBF),
+            0xE0 => (2, 0xA0, 0xBF),
+            0xE1..=0xEC | 0xEE..=0xEF => (2, 0x80, 0xBF),
+            0xED => (2, 0x80, 0x9F),
+            0xF0 => (3, 0x90, 0xBF),
+            0xF1..=0xF3 => (3, 0x80, 0xBF),
+            0xF4 => (3, 0x80, 0x8F),
+            // ASCII, or a byte that cannot start a sequence (one U+FFFD on its own).
+            _ => (0, 0x80, 0xBF),
+        };
     }
 
-    /// How many of `bytes` to take so that we end with `len` complete characters (or all of
-    /// them, if that is not enough).
+    /// How many of `bytes` to take so that we end with `len` characters: up to the byte that
+    /// would start character `len + 1` (or all of them, if that is not enough).
     fn bytes_for(&self, bytes: &[u8], len: usize) -> usize {
-        let mut probe = Utf8Count {
-            chars: self.chars,
-            owed: self.owed,
-        };
+        let mut probe = *self;
         for (i, &b) in bytes.iter().enumerate() {
-            // A lead byte beyond the len-th character belongs to the next frame.
-            if b & 0xC0 != 0x80 && probe.chars >= len && probe.owed == 0 {
+            if probe.chars >= len && !probe.continues(b) {
                 return i;
             }
             probe.step(b);
-            if probe.chars >= len && probe.owed == 0 {
-                return i + 1;
-            }
         }
         bytes.len()
     }
@@ -585,6 +655,7 @@ mod tests {
     struct Got {
         line: String,
         payload: String,
+        repaired: Repaired,
     }
 
     impl Got {
@@ -592,6 +663,7 @@ mod tests {
             Got {
                 line: f.header.line().to_owned(),
                 payload: f.payload.to_owned(),
+                repaired: f.repaired,
             }
         }
         fn header(&self) -> Header<'_> {
@@ -826,7 +898,10 @@ mod tests {
         assert!(err_of(b"hello world\n").contains("not key:value"));
         assert!(err_of(b":x eventname:X len:0\n").contains("not key:value"));
         assert!(err_of(b"\n").contains("empty"));
-        assert!(err_of(b"eventname:\xff len:0\n").contains("not valid UTF-8"));
+        // Not UTF-8 and not key:value either: refused for the latter, quoted lossily.
+        let e = err_of(b"\xff\xfe junk\n");
+        assert!(e.contains("not key:value") && e.contains('\u{fffd}'), "{e}");
+        assert!(err_of(b"eventname:X len:\xff\n").contains("invalid len \"\u{fffd}\""));
     }
 
     #[test]
@@ -835,9 +910,236 @@ mod tests {
         assert!(err_of(b"eventname:X len:").contains("inside a header"));
     }
 
+    // Issue 15: invalid UTF-8 is data, not a reason to die.
+
+    /// A frame with a payload of raw bytes; `len` counts bytes, or characters as a lossy
+    /// decoder sees them.
+    fn raw_frame(name: &str, payload: &[u8], chars: bool) -> Vec<u8> {
+        let len = if chars {
+            String::from_utf8_lossy(payload).chars().count()
+        } else {
+            payload.len()
+        };
+        let mut f = hdr(name, len).into_bytes();
+        f.extend_from_slice(payload);
+        f
+    }
+
+    /// Like [`Writes`], from raw bytes: one write per frame.
+    fn raw_writes(writes: &[Vec<u8>]) -> Writes {
+        Writes {
+            writes: writes.iter().cloned().collect(),
+            pos: 0,
+        }
+    }
+
+    fn lossy(bytes: &[u8]) -> String {
+        String::from_utf8_lossy(bytes).into_owned()
+    }
+
     #[test]
-    fn invalid_utf8_payload() {
-        assert!(err_of(b"eventname:X len:3\na\xffb").contains("payload is not valid UTF-8"));
+    fn invalid_utf8_payload_is_repaired_and_the_next_frame_read() {
+        let got = frames(b"eventname:X len:3\na\xffbeventname:Y len:2\nok");
+        let f = got[0].as_ref().unwrap();
+        assert_eq!(f.payload, "a\u{fffd}b");
+        assert_eq!(
+            f.repaired,
+            Repaired {
+                header: false,
+                payload: true
+            }
+        );
+        let g = got[1].as_ref().unwrap();
+        assert_eq!(
+            (g.payload.as_str(), g.repaired),
+            ("ok", Repaired::default())
+        );
+    }
+
+    #[test]
+    fn header_with_bad_bytes_in_values_is_accepted() {
+        let input = b"ver:3.0 server:sup\xe9rvisor serial:1 pool:l\xff\xfe poolserial:1 eventname:TICK_5 len:15\nwhen:1700000000";
+        let got = frames(input);
+        assert_eq!(got.len(), 1, "{got:?}");
+        let f = got[0].as_ref().unwrap();
+        assert_eq!(f.header().eventname(), "TICK_5");
+        assert_eq!(f.header().get("pool"), Some("l\u{fffd}\u{fffd}"));
+        assert_eq!(f.header().get("server"), Some("sup\u{fffd}rvisor"));
+        assert_eq!(f.payload, "when:1700000000");
+        assert!(f.repaired.header && !f.repaired.payload);
+        // A bad byte in the event name itself: an event name nobody knows, read on.
+        let got = frames(b"eventname:TICK\xff_5 len:2\nabeventname:Z len:0\n");
+        assert_eq!(
+            got[0].as_ref().unwrap().header().eventname(),
+            "TICK\u{fffd}_5"
+        );
+        assert_eq!(got[1].as_ref().unwrap().header().eventname(), "Z");
+    }
+
+    #[test]
+    fn byte_counted_stream_with_invalid_utf8_in_data_and_program_name() {
+        // supervisord 3 / ochinchina pass program output through as bytes: Latin-1, binary,
+        // a sequence cut short at the end. The len unit stays unknown (nothing is pending
+        // after len bytes), so the valid non-ASCII frame after them is still read by bytes.
+        let log = b"processname:cat groupname:cat pid:7 channel:stdout\n\xff\xfe caf\xe9\n";
+        let cut = b"processname:cat groupname:cat pid:7 channel:stdout\nend \xe2\x82";
+        let name = b"processname:caf\xe9 groupname:caf\xe9 from_state:STARTING pid:9";
+        let valid = "processname:x groupname:x pid:1 channel:stdout\nhéllo wörld ✓";
+        let writes = [
+            raw_frame("PROCESS_LOG_STDOUT", log, false),
+            raw_frame("PROCESS_LOG_STDOUT", cut, false),
+            raw_frame("PROCESS_STATE_RUNNING", name, false),
+            raw_frame("PROCESS_LOG_STDOUT", valid.as_bytes(), false),
+            raw_frame("TICK_5", b"when:1700000005", false),
+        ];
+        let mut reader = FrameReader::new(raw_writes(&writes));
+        let mut got = Vec::new();
+        while let Next::Frame(f) = reader.next_frame().unwrap() {
+            got.push(Got::of(&f));
+            assert_eq!(
+                reader.len_unit(),
+                LenUnit::Unknown,
+                "after frame {}",
+                got.len()
+            );
+        }
+        assert_eq!(got.len(), 5, "{got:?}");
+        assert_eq!(got[0].payload, lossy(log));
+        assert!(got[0].payload.ends_with("\u{fffd}\u{fffd} caf\u{fffd}\n"));
+        assert_eq!(got[1].payload, lossy(cut));
+        assert_eq!(got[2].payload, lossy(name));
+        assert!(got[..3].iter().all(|g| g.repaired.payload));
+        assert_eq!(got[3].payload, valid);
+        assert!(!got[3].repaired.payload);
+        assert_eq!(got[4].payload, "when:1700000005");
+    }
+
+    #[test]
+    fn char_counted_stream_with_invalid_utf8_in_data_and_program_name() {
+        // supervisord 4 never sends invalid UTF-8; a server that counts characters and did
+        // would count what a lossy decoder sees. Before and after the unit is known.
+        let first = "processname:x groupname:x pid:1 channel:stdout\nünïcödé ✓";
+        let log =
+            b"processname:cat groupname:cat pid:7 channel:stdout\n\xff\xfe caf\xe9 \xc3\xa9t\xc3\n";
+        let name = b"processname:\xe2\x82caf\xc3\xa9 groupname:g from_state:STARTING pid:9";
+        let last = "processname:ünï groupname:ünï from_state:STARTING pid:7";
+        for lead in [true, false] {
+            let mut writes = Vec::new();
+            if lead {
+                writes.push(raw_frame("PROCESS_LOG_STDOUT", first.as_bytes(), true));
+            }
+            writes.push(raw_frame("PROCESS_LOG_STDOUT", log, true));
+            writes.push(raw_frame("PROCESS_STATE_RUNNING", name, true));
+            writes.push(raw_frame("PROCESS_STATE_RUNNING", last.as_bytes(), true));
+            writes.push(raw_frame("TICK_5", b"when:1700000005", true));
+            let mut reader = FrameReader::new(raw_writes(&writes));
+            let mut got = Vec::new();
+            while let Next::Frame(f) = reader.next_frame().unwrap() {
+                got.push(Got::of(&f));
+            }
+            assert_eq!(reader.len_unit(), LenUnit::Chars, "lead {lead}");
+            let got: Vec<String> = got.into_iter().map(|g| g.payload).collect();
+            let mut want = vec![
+                lossy(log),
+                lossy(name),
+                last.to_owned(),
+                "when:1700000005".into(),
+            ];
+            if lead {
+                want.insert(0, first.to_owned());
+            }
+            assert_eq!(got, want, "lead {lead}");
+        }
+    }
+
+    #[test]
+    fn char_counted_payload_ending_in_a_cut_short_sequence_takes_no_byte_of_the_next_frame() {
+        // The last character is a sequence cut short (one U+FFFD): the reader must neither
+        // wait for bytes that would complete it nor take the next header's first byte.
+        let first = "ünï ✓";
+        let cut = b"data \xf0\x9f\x98";
+        let mut input = raw_frame("A", first.as_bytes(), true);
+        input.extend(raw_frame("B", cut, true));
+        input.extend(raw_frame("C", b"tail \xe2", true));
+        let got = frames(&input);
+        let payloads: Vec<&str> = got
+            .iter()
+            .map(|g| g.as_ref().unwrap().payload.as_str())
+            .collect();
+        assert_eq!(payloads, [first, "data \u{fffd}", "tail \u{fffd}"]);
+    }
+
+    #[test]
+    fn valid_frames_never_touch_the_repair_buffers() {
+        // The common path borrows the raw buffers: no allocation per event.
+        let p = "processname:x groupname:x pid:1 channel:stdout\nhéllo ✓";
+        let writes = [
+            raw_frame("PROCESS_LOG_STDOUT", p.as_bytes(), false),
+            raw_frame("PROCESS_LOG_STDOUT", p.as_bytes(), true),
+            raw_frame("TICK_5", b"", false),
+        ];
+        let mut reader = FrameReader::new(raw_writes(&writes));
+        while let Next::Frame(f) = reader.next_frame().unwrap() {
+            assert_eq!(f.repaired, Repaired::default());
+        }
+        assert_eq!(reader.line_repaired.capacity(), 0);
+        assert_eq!(reader.payload_repaired.capacity(), 0);
+        // A repaired frame reuses its buffer from then on.
+        let mut reader = FrameReader::new(&b"eventname:X len:1\n\xffeventname:X len:1\n\xfe"[..]);
+        let mut seen = Vec::new();
+        while let Next::Frame(f) = reader.next_frame().unwrap() {
+            seen.push(f.payload.as_ptr());
+        }
+        assert_eq!(seen.len(), 2);
+        assert_eq!(seen[0], seen[1]);
+    }
+
+    #[test]
+    fn the_fuzz_seeds_for_invalid_utf8_read_cleanly() {
+        // tests/fuzz/utf8-seeds.py: each seed is a stream a server could write, so it must
+        // read to its end without a framing error, repairing what is not UTF-8.
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz/seeds/frames");
+        let mut seen = 0;
+        let mut repaired = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if !name.starts_with("utf8-") {
+                continue;
+            }
+            seen += 1;
+            let got = frames(&std::fs::read(&path).unwrap());
+            assert!(
+                !got.is_empty() && got.iter().all(Result::is_ok),
+                "{name}: {got:?}"
+            );
+            repaired += got
+                .iter()
+                .flatten()
+                .filter(|g| g.repaired.header || g.repaired.payload)
+                .count();
+        }
+        assert_eq!(seen, 13, "the seeds utf8-seeds.py writes");
+        assert!(repaired >= 12, "{repaired} repaired frames");
+    }
+
+    #[test]
+    fn utf8_count_agrees_with_the_lossy_decoder_on_tricky_bytes() {
+        for bytes in [
+            &b"\xe0\x80"[..],
+            b"\xed\xa0\x80",
+            b"\xf4\x90\x80\x80",
+            b"\xf0\x9f\x98",
+            b"\xc0\xaf",
+            b"\xf8\x88\x80\x80\x80",
+            b"\x80\xbf\xfe\xff",
+            b"a\xc3",
+            b"\xe2\x82\xac\xe2\x82",
+        ] {
+            let mut c = Utf8Count::default();
+            c.feed(bytes);
+            assert_eq!(c.chars, lossy(bytes).chars().count(), "{bytes:?}");
+        }
     }
 
     #[test]
@@ -924,6 +1226,36 @@ mod tests {
                 frames in prop::collection::vec((eventname(), "(\\PC|\n){0,200}"), 1..12)
             ) {
                 round_trip(&frames, false)?;
+            }
+
+            #[test]
+            fn utf8_count_is_the_lossy_decoders_character_count(
+                bytes in prop::collection::vec(any::<u8>(), 0..64)
+            ) {
+                let mut c = Utf8Count::default();
+                c.feed(&bytes);
+                prop_assert_eq!(c.chars, String::from_utf8_lossy(&bytes).chars().count());
+            }
+
+            #[test]
+            fn streams_of_any_bytes_read_back_lossily_by_bytes_or_characters(
+                frames in prop::collection::vec(
+                    (eventname(), prop::collection::vec(any::<u8>(), 0..200)),
+                    1..12,
+                ),
+                chars: bool,
+            ) {
+                let writes: Vec<Vec<u8>> = frames
+                    .iter()
+                    .map(|(name, payload)| raw_frame(name, payload, chars))
+                    .collect();
+                let got = read_all(FrameReader::new(raw_writes(&writes)));
+                prop_assert_eq!(got.len(), frames.len());
+                for (g, (name, payload)) in got.iter().zip(&frames) {
+                    prop_assert_eq!(g.header().eventname(), name.as_str());
+                    prop_assert_eq!(&g.payload, &String::from_utf8_lossy(payload));
+                    prop_assert_eq!(g.repaired.payload, std::str::from_utf8(payload).is_err());
+                }
             }
 
             #[test]

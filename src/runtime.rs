@@ -18,6 +18,12 @@
 //! Signals wake the blocked read through a self-pipe that is polled together with stdin, so
 //! no signal is missed between a check and a read.
 //!
+//! Odd but well-framed input is acknowledged, never fatal (issue 15): a header or payload that
+//! is not UTF-8 (a server that passes program output through as bytes) arrives repaired, with
+//! U+FFFD for its bad bytes; an event without a token its type needs is handled as well as it
+//! can be. Each kind of such problem is said once, at WARN ([`Said`]), however many events
+//! carry it: the log must not grow with the stream.
+//!
 //! Timers: a listener that must act although no event comes (a batch mailer whose pool gets
 //! no TICK) names the instant in [`Listener::next_wakeup`]; the read of the next frame stops
 //! waiting then, and [`Listener::wake`] runs between events. There is no other thread here.
@@ -34,7 +40,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
-use crate::event::Event;
+use crate::event::{Event, Fault, Faults, Field, Parsed};
 use crate::protocol::{self, Ack, FrameReader, Input, Next};
 
 /// One listener: its reaction to events.
@@ -115,6 +121,7 @@ pub fn serve<I: Input, W: Write>(
 ) -> Result<(), Error> {
     let mut frames = FrameReader::new(input);
     let mut unit = frames.len_unit();
+    let mut said = Said::default();
     match out.write_all(protocol::READY).and_then(|()| out.flush()) {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(()),
         other => other.map_err(Error::Output)?,
@@ -141,7 +148,9 @@ pub fn serve<I: Input, W: Write>(
             Next::Eof => break,
             Next::Interrupted => continue,
         };
-        let ack = listener.handle(&Event::from_frame(&frame));
+        let parsed = Parsed::from_frame(&frame);
+        said.odd_input(&frame, &parsed.faults, |m| log::warn!("{m}"));
+        let ack = listener.handle(&parsed.event);
         match protocol::write_result_ready(&mut out, ack) {
             // supervisord went away: a normal end (it re-sends unacknowledged events).
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => break,
@@ -153,6 +162,72 @@ pub fn serve<I: Input, W: Write>(
         }
     }
     Ok(())
+}
+
+/// The kinds of odd input already reported: one WARN line per kind, not per event.
+#[derive(Debug, Default)]
+struct Said {
+    header_not_utf8: bool,
+    payload_not_utf8: bool,
+    /// (event name, field) pairs said: at most 20 names times 8 fields.
+    fields: Vec<(&'static str, Field)>,
+}
+
+impl Said {
+    /// Say (through `warn`) what was odd about `frame` and its `faults`, each kind once.
+    fn odd_input(
+        &mut self,
+        frame: &protocol::Frame,
+        faults: &Faults,
+        mut warn: impl FnMut(String),
+    ) {
+        if !frame.repaired.header && !frame.repaired.payload && faults.is_empty() {
+            return; // the valid path: nothing to look up
+        }
+        if frame.repaired.header && !self.header_not_utf8 {
+            self.header_not_utf8 = true;
+            warn(format!(
+                "an event header line was not valid UTF-8: {}; its bad bytes are read as U+FFFD and \
+                 the event is handled as usual; further ones are not reported",
+                protocol::quote(frame.header.line())
+            ));
+        }
+        if frame.repaired.payload && !self.payload_not_utf8 {
+            self.payload_not_utf8 = true;
+            let tokens = frame.payload.split('\n').next().unwrap_or_default();
+            warn(format!(
+                "an event payload was not valid UTF-8 (from a server that passes program output \
+                 through as bytes, such as supervisord 3 or ochinchina/supervisord): {} ({}); its \
+                 bad bytes are shown as U+FFFD; further ones are not reported",
+                protocol::quote(frame.header.eventname()),
+                protocol::quote(tokens)
+            ));
+        }
+        for (field, fault) in faults.iter() {
+            let kind = (faults.event(), field);
+            if self.fields.contains(&kind) {
+                continue;
+            }
+            self.fields.push(kind);
+            let problem = match fault {
+                Fault::Missing => "has no",
+                Fault::Invalid => "has an invalid",
+            };
+            let outcome = if faults.ignored() {
+                "the event is acknowledged and otherwise ignored"
+            } else {
+                "the event is handled without it"
+            };
+            let tokens = frame.payload.split('\n').next().unwrap_or_default();
+            warn(format!(
+                "a {} event {problem} {} token ({}); {outcome}; further {0} events without a \
+                 valid {1} are not reported",
+                faults.event(),
+                field.key(),
+                protocol::quote(tokens)
+            ));
+        }
+    }
 }
 
 /// fd 0, buffered, with signal wake-ups and a deadline ([`Input::set_deadline`]). Not
@@ -335,6 +410,114 @@ mod tests {
             payload: "abc",
         };
         assert_eq!(l.0[1], format!("{other:?}"));
+    }
+
+    /// Every WARN line `Said` gives for `input`, a stream of frames.
+    fn warnings(input: &[u8]) -> Vec<String> {
+        let mut frames = FrameReader::new(input);
+        let mut said = Said::default();
+        let mut lines = Vec::new();
+        while let Next::Frame(frame) = frames.next_frame().unwrap() {
+            let parsed = Parsed::from_frame(&frame);
+            said.odd_input(&frame, &parsed.faults, |m| lines.push(m));
+        }
+        lines
+    }
+
+    /// A frame with `len` in bytes, its header line `head` without the len.
+    fn fr(head: &[u8], payload: &[u8]) -> Vec<u8> {
+        let mut f = head.to_vec();
+        f.extend_from_slice(format!(" len:{}\n", payload.len()).as_bytes());
+        f.extend_from_slice(payload);
+        f
+    }
+
+    #[test]
+    fn odd_input_is_said_once_per_kind() {
+        // Issue 15: 3 payloads and 3 headers that are not UTF-8, 3 EXITED events without
+        // `expected`, 3 PROCESS_LOG events with a bad pid: one line for each kind.
+        let mut input = Vec::new();
+        for _ in 0..3 {
+            input.extend(fr(
+                b"eventname:PROCESS_LOG_STDOUT",
+                b"processname:cat groupname:cat pid:7 channel:stdout\n\xff\xfe caf\xe9\n",
+            ));
+            input.extend(fr(b"pool:l\xff eventname:TICK_5", b"when:1700000000"));
+            input.extend(fr(
+                b"eventname:PROCESS_STATE_EXITED",
+                b"processname:a groupname:a from_state:RUNNING pid:9",
+            ));
+            input.extend(fr(
+                b"eventname:PROCESS_LOG_STDERR",
+                b"processname:a groupname:a pid:-1\nx",
+            ));
+        }
+        let lines = warnings(&input);
+        assert_eq!(lines.len(), 4, "{lines:#?}");
+        assert!(
+            lines[0].contains("payload was not valid UTF-8")
+                && lines[0].contains(
+                    "PROCESS_LOG_STDOUT (processname:cat groupname:cat pid:7 channel:stdout)"
+                ),
+            "{}",
+            lines[0]
+        );
+        assert!(
+            lines[1].contains("header line was not valid UTF-8: pool:l\u{fffd}"),
+            "{}",
+            lines[1]
+        );
+        assert_eq!(
+            lines[2],
+            "a PROCESS_STATE_EXITED event has no expected token (processname:a groupname:a \
+             from_state:RUNNING pid:9); the event is handled without it; further \
+             PROCESS_STATE_EXITED events without a valid expected are not reported"
+        );
+        assert!(
+            lines[3].starts_with(
+                "a PROCESS_LOG_STDERR event has an invalid pid token (processname:a groupname:a \
+                 pid:-1); the event is acknowledged and otherwise ignored"
+            ),
+            "{}",
+            lines[3]
+        );
+        // The same field in another event type is another kind.
+        let mut input = fr(
+            b"eventname:PROCESS_STATE_RUNNING",
+            b"processname:a groupname:a pid:x",
+        );
+        input.extend(fr(
+            b"eventname:PROCESS_STATE_STOPPING",
+            b"processname:a groupname:a from_state:RUNNING",
+        ));
+        let more = warnings(&input);
+        assert_eq!(more.len(), 3, "{more:#?}");
+        assert!(
+            more[0].contains("RUNNING event has no from_state"),
+            "{}",
+            more[0]
+        );
+        assert!(
+            more[1].contains("RUNNING event has an invalid pid"),
+            "{}",
+            more[1]
+        );
+        assert!(more[2].contains("STOPPING event has no pid"), "{}", more[2]);
+    }
+
+    #[test]
+    fn valid_input_says_nothing() {
+        let mut input = fr(
+            b"eventname:PROCESS_STATE_EXITED",
+            b"processname:a groupname:a from_state:RUNNING expected:0 pid:9",
+        );
+        // ochinchina/supervisord leaves out pid 0 (a program stopped from BACKOFF).
+        input.extend(fr(
+            b"eventname:PROCESS_STATE_STOPPED",
+            b"processname:a groupname:a from_state:BACKOFF",
+        ));
+        input.extend(fr(b"eventname:SOMETHING_NEW", b"abc"));
+        assert_eq!(warnings(&input), Vec::<String>::new());
     }
 
     #[test]

@@ -84,4 +84,6 @@ while i < len(data):
 for k in range(0, len(frames), 8):
     open(f"{sys.argv[2]}/frames-{k // 8:02}", "wb").write(b"".join(frames[k:k + 8]))
 PY
+# What supervisord 4 cannot send (bytes that are not UTF-8, issue 15): made by hand.
+python3 "$here/utf8-seeds.py"
 ls -l "$here/seeds/frames" "$here/seeds/xmlrpc"
