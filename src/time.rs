@@ -141,8 +141,7 @@ pub fn unix_seconds(t: SystemTime) -> i64 {
 }
 
 /// RFC 3339 in UTC with milliseconds, `2026-12-04T15:01:55.123Z`: what webhooks, Alertmanager
-/// (`startsAt`) and `SUPERLANCE_TIME` carry. No time-zone database is needed for UTC: the
-/// civil date comes from the day count (civil_from_days, H. Hinnant).
+/// (`startsAt`) and `SUPERLANCE_TIME` carry. No time-zone database is needed for UTC.
 pub fn rfc3339_utc(t: SystemTime) -> String {
     let millis: i128 = match t.duration_since(UNIX_EPOCH) {
         Ok(d) => d.as_millis() as i128,
@@ -150,8 +149,19 @@ pub fn rfc3339_utc(t: SystemTime) -> String {
     };
     let secs = millis.div_euclid(1000);
     let ms = millis.rem_euclid(1000);
-    let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(secs.div_euclid(86_400) as i64);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{ms:03}Z",
+        sod / 3600,
+        sod % 3600 / 60,
+        sod % 60
+    )
+}
+
+/// The (year, month 1-12, day 1-31) of a count of days since 1970-01-01 in the proleptic
+/// Gregorian calendar (civil_from_days, H. Hinnant).
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -160,13 +170,8 @@ pub fn rfc3339_utc(t: SystemTime) -> String {
     let mp = (5 * doy + 2) / 153;
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i128::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{ms:03}Z",
-        sod / 3600,
-        sod % 3600 / 60,
-        sod % 60
-    )
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month as u32, day as u32)
 }
 
 /// supervisor's asctime of now.

@@ -716,16 +716,7 @@ mod tests {
         ];
         let secs = t.duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
         let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-        // civil_from_days (H. Hinnant).
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z - era * 146_097;
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = doy - (153 * mp + 2) / 5 + 1;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 };
-        let year = yoe + era * 400 + i64::from(month <= 2);
+        let (year, month, day) = crate::time::civil_from_days(days);
         format!(
             "Xxx, {day:02} {} {year} {:02}:{:02}:{:02} GMT",
             MONTHS[(month - 1) as usize],
