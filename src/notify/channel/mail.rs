@@ -68,11 +68,19 @@ impl Channel for MailChannel {
     }
 
     fn render(&self, n: &Notification) -> Result<Rendered, RenderError> {
+        // The text is superlance's body, byte for byte; extra lines (crash context, `--tail`)
+        // follow it after a blank line, only when there are some.
+        let body = if n.extra.is_empty() {
+            std::borrow::Cow::Borrowed(n.text.as_str())
+        } else {
+            let text = n.text.trim_end_matches('\n');
+            std::borrow::Cow::Owned(format!("{text}\n\n{}\n", n.extra.join("\n")))
+        };
         message::render(
             &self.to,
             self.from.as_deref(),
             n.subject.as_deref(),
-            &n.text,
+            &body,
             n.time,
         )
     }
@@ -171,5 +179,16 @@ mod tests {
             channel().deliver(&bare),
             Err(DeliveryError::Permanent(_))
         ));
+    }
+
+    #[test]
+    fn crash_context_follows_the_text_after_a_blank_line() {
+        let mut n = Notification::for_test(Some("s"), "Process web_01 exited\n", None);
+        n.extra = vec!["Exit status: 3".into(), "| boom".into()];
+        let text = String::from_utf8(channel().render(&n).unwrap().message).unwrap();
+        assert!(
+            text.ends_with("\r\n\r\nProcess web_01 exited\r\n\r\nExit status: 3\r\n| boom\r\n"),
+            "{text}"
+        );
     }
 }
