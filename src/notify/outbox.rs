@@ -271,13 +271,7 @@ impl Outbox {
                 }
                 // The channel is stuck past its grace: report the rest without waiting for
                 // it (the thread is left to finish or die with the process).
-                st.closed = true;
-                let rest = st.queue.drain();
-                let ended = st
-                    .flood
-                    .as_mut()
-                    .map(|f| f.take_ended(sh.clock.now(), true))
-                    .unwrap_or_default();
+                let (rest, ended) = st.close_and_drain(sh.clock.now());
                 drop(st);
                 log::error!(
                     "shutdown: delivery via {} is still under way after {}; not waiting for it",

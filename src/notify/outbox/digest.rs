@@ -93,26 +93,15 @@ impl Digest {
                 self.unlisted
             );
         }
+        let hostname = if self.hostname.is_empty() {
+            crate::hostname::short()
+        } else {
+            self.hostname.clone()
+        };
         Notification {
-            kind: Kind::Digest,
-            listener: self.listener.clone(),
-            hostname: if self.hostname.is_empty() {
-                crate::hostname::short()
-            } else {
-                self.hostname.clone()
-            },
-            event: None,
-            group: None,
-            program: None,
-            from_state: None,
-            to_state: None,
-            pid: None,
-            expected: None,
-            time: now,
             subject: Some(subject),
             text: body,
-            extra: Vec::new(),
-            key: None,
+            ..Notification::new(Kind::Digest, &self.listener, &hostname, now)
         }
     }
 

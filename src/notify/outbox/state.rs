@@ -48,6 +48,21 @@ pub(super) struct State {
     pub changes: u64,
 }
 
+impl State {
+    /// Close: nothing more is queued; what waits in the queue and in flood control's windows
+    /// (their digests, the windows ended now) is handed back to be reported.
+    pub fn close_and_drain(&mut self, now: Instant) -> (Vec<Entry>, Vec<Ended>) {
+        self.closed = true;
+        let rest = self.queue.drain();
+        let ended = self
+            .flood
+            .as_mut()
+            .map(|f| f.take_ended(now, true))
+            .unwrap_or_default();
+        (rest, ended)
+    }
+}
+
 impl Shared {
     pub fn lock(&self) -> MutexGuard<'_, State> {
         // A panic elsewhere must not take the delivery down with it.

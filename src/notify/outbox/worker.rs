@@ -180,13 +180,7 @@ impl Worker {
         let (rest, ended) = {
             let mut st = sh.lock();
             let already = st.closed;
-            st.closed = true;
-            let rest = st.queue.drain();
-            let ended = st
-                .flood
-                .as_mut()
-                .map(|f| f.take_ended(sh.clock.now(), true))
-                .unwrap_or_default();
+            let (rest, ended) = st.close_and_drain(sh.clock.now());
             if already {
                 // shutdown gave up waiting and reported the queue; only ours is left.
                 (Vec::new(), Vec::new())
