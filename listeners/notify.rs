@@ -1183,7 +1183,7 @@ mod tests {
         ));
         let mut n = Notification::for_test(Some("s"), "web crashed", None);
         let plain = String::from_utf8(mail.render(&n).unwrap().message).unwrap();
-        assert!(plain.ends_with("\r\n\r\nweb crashed\r\n"), "{plain:?}");
+        assert!(plain.ends_with("\r\n\r\nweb crashed"), "{plain:?}");
         assert!(!plain.contains("Exit status"));
         n.extra = vec!["Exit status: 3".into(), "| boom".into()];
         let with = String::from_utf8(mail.render(&n).unwrap().message).unwrap();
