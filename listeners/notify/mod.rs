@@ -13,33 +13,38 @@
 //!
 //! Crash context (`--tail N`): the exit status and the last N stderr lines come from
 //! supervisord over XML-RPC, which may take seconds; supervisord waits for our RESULT, so the
-//! calls run on one worker thread ([`TailWorker`]) behind a bounded queue that keeps every job
+//! calls run on one worker thread (`tail`) behind a bounded queue that keeps every job
 //! in order. With `--tail`, every notification goes through that queue (not only crashes), so
 //! that a resolve is never sent before the crash it resolves.
 //!
-//! Not in superlance; its peers are supervisor-discord (per-state templates, Discord only) and
-//! superslacker (Slack only).
+//! Not in superlance; its peers are supervisor-discord (a message format per program, Discord
+//! only) and superslacker (Slack only, batched at each TICK).
+//!
+//! Modules: `tail` (the crash-context worker and the sink notifications end in), `mail` (mail
+//! that shows the crash context).
 
-use std::collections::{HashMap, VecDeque};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime};
+mod mail;
+mod tail;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use clap::{value_parser, Arg, ArgAction, ArgMatches, Command};
 
 use crate::event::{Event, ProcessState, StateChange};
 use crate::notify::channel::mail::options::{self, DEFAULT_SENDMAIL};
 use crate::notify::channel::mail::MailChannel;
-use crate::notify::{
-    Channel, DeliveryError, Kind, Notification, Notifier, RenderError, Rendered, Words,
-};
+use crate::notify::{Channel, Kind, Notification, Notifier};
 use crate::protocol::Ack;
 use crate::runtime::{self, Listener};
 use crate::select::{self, Selection};
 use crate::template::{self, Template, Values};
 use crate::time::LocalTime;
 use crate::Error;
+
+use mail::MailWithContext;
+use tail::{Context, Gather, Job, Out, Sink, TailWorker};
 
 /// The listener's name, in every notification.
 const NAME: &str = "notify";
@@ -67,10 +72,6 @@ const NO_RESOLVE: &str = "no-resolve";
 /// Notifications waiting for their crash context, at most. A job is one notification (a few
 /// hundred bytes); beyond this, supervisord is not answering fast enough for context to help.
 const TAIL_QUEUE: usize = 100;
-
-/// One crash context's XML-RPC calls, at most each: a context that needs longer is worth less
-/// than the notification it delays.
-const TAIL_RPC_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// At shutdown, how long the tail worker may go on gathering; what is left then goes out
 /// without context. The notifier's own grace (5 s) follows, within supervisord's default
@@ -215,7 +216,7 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
 /// The crash context of one process, from the supervisord we run under; a client that cannot
 /// be made says why in the lines, as [`crate::crash_context::gather`] does for a failed call.
 fn supervisord_context(lines: usize) -> Gather {
-    let mut client = crate::rpc::Client::from_env().map(|c| c.with_timeout(TAIL_RPC_TIMEOUT));
+    let mut client = crate::rpc::Client::from_env().map(|c| c.with_timeout(tail::RPC_TIMEOUT));
     if let Err(e) = &client {
         log::warn!("--tail: {e}; notifications go out without crash context");
     }
@@ -497,283 +498,11 @@ impl Listener for Notify {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Delivery: the notifier, and the crash-context worker in front of it.
-
-/// Where finished notifications go: the notifier (shared by the protocol loop and the tail
-/// worker), or a recorder in tests.
-trait Sink: Send + Sync {
-    fn submit(&self, n: Notification);
-    /// Deliver or spool what is queued; runs once, at the end.
-    fn shutdown(&self) {}
-}
-
-/// The notifier behind a lock: `submit` is cheap (render and queue, no delivery), and the
-/// lock is only contended when the protocol loop and the worker submit at the same moment.
-struct Out(Mutex<Notifier>);
-
-impl Out {
-    fn new(n: Notifier) -> Out {
-        Out(Mutex::new(n))
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Notifier> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-impl Sink for Out {
-    fn submit(&self, n: Notification) {
-        self.lock().submit(n);
-    }
-
-    fn shutdown(&self) {
-        self.lock().shutdown();
-    }
-}
-
-/// The crash context of a process (`group:name`, the pid that stopped): lines to add.
-type Gather = Box<dyn FnMut(&str, Option<u32>) -> Vec<String> + Send>;
-
-/// Which process a job's context is about.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Context {
-    namespec: String,
-    pid: Option<u32>,
-}
-
-/// One notification on its way through the worker: with `context`, its crash context is
-/// gathered first.
-struct Job {
-    n: Notification,
-    context: Option<Context>,
-}
-
-struct Queue {
-    jobs: VecDeque<Job>,
-    /// Set at shutdown: finish the queue (gathering until the instant, if any), then stop.
-    stop: Option<Instant>,
-    /// The worker has returned.
-    done: bool,
-    /// Notifications sent without waiting for context since the queue was last full.
-    overflowed: u64,
-}
-
-struct TailShared {
-    queue: Mutex<Queue>,
-    changed: Condvar,
-}
-
-impl TailShared {
-    fn lock(&self) -> MutexGuard<'_, Queue> {
-        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-/// One thread that gathers crash context and submits, in the order the events came.
-///
-/// Unlike [`crate::background::Background`] (latest request wins: a newer tick says all an
-/// older one would), every job here is a notification of its own: all are kept, in order, up
-/// to `capacity`. Beyond it (supervisord answering our calls too slowly for the events it
-/// sends), a notification does not wait for context: it is submitted at once with a line
-/// saying why it has none, counted, and the log says how many went out that way once the
-/// queue has room again. Nothing is lost; only those notifications overtake the queued ones.
-struct TailWorker {
-    shared: Arc<TailShared>,
-    sink: Arc<dyn Sink>,
-    thread: Option<JoinHandle<()>>,
-    capacity: usize,
-}
-
-impl TailWorker {
-    fn start(sink: Arc<dyn Sink>, mut gather: Gather, capacity: usize) -> Result<Self, Error> {
-        let shared = Arc::new(TailShared {
-            queue: Mutex::new(Queue {
-                jobs: VecDeque::new(),
-                stop: None,
-                done: false,
-                overflowed: 0,
-            }),
-            changed: Condvar::new(),
-        });
-        let (sh, out) = (Arc::clone(&shared), Arc::clone(&sink));
-        let thread = std::thread::Builder::new()
-            .name("crash context".to_owned())
-            .spawn(move || {
-                while let Some((job, gather_until)) = next_job(&sh) {
-                    let Job { mut n, context } = job;
-                    if let Some(c) = context {
-                        if gather_until.is_none_or(|t| Instant::now() < t) {
-                            n.extra.extend(gather(&c.namespec, c.pid));
-                        } else {
-                            n.extra
-                                .push("Crash context skipped: the listener is stopping.".into());
-                        }
-                    }
-                    out.submit(n);
-                }
-                let mut q = sh.lock();
-                q.done = true;
-                sh.changed.notify_all();
-            })
-            .map_err(|e| Error::Setup(format!("cannot start the crash context thread: {e}")))?;
-        Ok(TailWorker {
-            shared,
-            sink,
-            thread: Some(thread),
-            capacity,
-        })
-    }
-
-    /// Queue `job`; never waits. A full queue sends it on at once, without context.
-    fn push(&self, job: Job) {
-        let mut q = self.shared.lock();
-        if q.jobs.len() < self.capacity {
-            if q.overflowed > 0 && q.jobs.len() < self.capacity / 2 {
-                log::warn!(
-                    "--tail: {} notifications went out without crash context (supervisord was \
-                     answering too slowly); the queue has room again",
-                    q.overflowed
-                );
-                q.overflowed = 0;
-            }
-            q.jobs.push_back(job);
-            self.shared.changed.notify_all();
-            return;
-        }
-        q.overflowed += 1;
-        if q.overflowed == 1 {
-            log::warn!(
-                "--tail: {} notifications are waiting for crash context; more go out without it",
-                q.jobs.len()
-            );
-        }
-        drop(q);
-        let Job { mut n, context } = job;
-        if context.is_some() {
-            n.extra.push(format!(
-                "Crash context skipped: {} notifications were waiting for theirs.",
-                self.capacity
-            ));
-        }
-        self.sink.submit(n);
-    }
-
-    /// Let the worker finish the queue, gathering context for up to `grace`; then submit what
-    /// is left without it, and shut the notifier down (deliver or spool).
-    fn shutdown(&mut self, grace: Duration) {
-        let deadline = Instant::now() + grace;
-        let mut q = self.shared.lock();
-        q.stop = Some(deadline);
-        self.shared.changed.notify_all();
-        // The worker stops gathering at the deadline; submitting the rest is quick. A call in
-        // flight may take its own timeout: wait for it a little longer, then go on without it.
-        let hard = deadline + TAIL_RPC_TIMEOUT;
-        while !q.done {
-            let left = hard.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                let n = q.jobs.len();
-                log::warn!(
-                    "shutdown: crash context still being gathered; {n} queued notifications go \
-                     out without it"
-                );
-                for Job { mut n, context } in q.jobs.drain(..) {
-                    if context.is_some() {
-                        n.extra
-                            .push("Crash context skipped: the listener is stopping.".into());
-                    }
-                    self.sink.submit(n);
-                }
-                break;
-            }
-            q = self
-                .shared
-                .changed
-                .wait_timeout(q, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
-        let finished = q.done;
-        drop(q);
-        if finished {
-            if let Some(t) = self.thread.take() {
-                let _ = t.join();
-            }
-        }
-        self.sink.shutdown();
-    }
-}
-
-/// The worker's next job and whether to gather context for it (until the shutdown deadline);
-/// `None`: stopped and nothing is left.
-fn next_job(sh: &TailShared) -> Option<(Job, Option<Instant>)> {
-    let mut q = sh.lock();
-    loop {
-        if let Some(job) = q.jobs.pop_front() {
-            return Some((job, q.stop));
-        }
-        if q.stop.is_some() {
-            return None;
-        }
-        q = sh.changed.wait(q).unwrap_or_else(PoisonError::into_inner);
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-
-/// Mail that shows the crash context: the mail channel renders a notification's `text` only
-/// (superlance's bodies, byte for byte), so this adds the `extra` lines under the text, after
-/// a blank line. Every other behaviour is the mail channel's.
-///
-/// Belongs in the mail channel itself (render `extra` when there is any: no superlance
-/// listener sets it, so their mail is unchanged), which another branch owns; then this goes.
-struct MailWithContext(MailChannel);
-
-impl Channel for MailWithContext {
-    fn name(&self) -> &str {
-        self.0.name()
-    }
-
-    fn render(&self, n: &Notification) -> Result<Rendered, RenderError> {
-        if n.extra.is_empty() {
-            return self.0.render(n);
-        }
-        let mut with = n.clone();
-        with.text = format!("{}\n\n{}", n.text.trim_end(), n.extra.join("\n"));
-        with.extra.clear();
-        self.0.render(&with)
-    }
-
-    fn deliver(&self, r: &Rendered) -> Result<(), DeliveryError> {
-        self.0.deliver(r)
-    }
-
-    fn describe(&self) -> String {
-        self.0.describe()
-    }
-
-    fn words(&self) -> Words {
-        self.0.words()
-    }
-
-    fn envelope(&self) -> bool {
-        self.0.envelope()
-    }
-
-    fn recipients(&self, r: &Rendered) -> String {
-        self.0.recipients(r)
-    }
-
-    fn spool_dir(&self, dir: &Path) -> PathBuf {
-        self.0.spool_dir(dir)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::event::Process;
-    use std::sync::mpsc;
+    use tail::tests::Recorder;
 
     fn rules(argv: &[&str]) -> Result<Rules, Error> {
         let m = command()
@@ -994,147 +723,6 @@ mod tests {
         assert_eq!(l.decide(&change("web", Running, "STARTING", None)), None);
     }
 
-    /// A sink that keeps what it is given.
-    #[derive(Default)]
-    struct Recorder {
-        got: Mutex<Vec<Notification>>,
-        shut: Mutex<bool>,
-    }
-
-    impl Sink for Recorder {
-        fn submit(&self, n: Notification) {
-            self.got.lock().unwrap().push(n);
-        }
-        fn shutdown(&self) {
-            *self.shut.lock().unwrap() = true;
-        }
-    }
-
-    impl Recorder {
-        fn texts(&self) -> Vec<String> {
-            self.got
-                .lock()
-                .unwrap()
-                .iter()
-                .map(|n| format!("{} {:?}", n.text, n.extra))
-                .collect()
-        }
-    }
-
-    fn job(text: &str, context: bool) -> Job {
-        Job {
-            n: Notification::for_test(None, text, None),
-            context: context.then(|| Context {
-                namespec: format!("g:{text}"),
-                pid: Some(1),
-            }),
-        }
-    }
-
-    fn wait(mut cond: impl FnMut() -> bool) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if cond() {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        false
-    }
-
-    #[test]
-    fn the_tail_worker_keeps_every_job_in_order() {
-        let rec = Arc::new(Recorder::default());
-        let (gate, opened) = mpsc::channel::<()>();
-        let gather: Gather = Box::new(move |namespec, pid| {
-            opened.recv().unwrap();
-            vec![format!("context of {namespec} pid {pid:?}")]
-        });
-        let mut w = TailWorker::start(rec.clone(), gather, 10).unwrap();
-        // Held at the gate: the first job gathers, the rest wait, none overtakes.
-        w.push(job("a", true));
-        w.push(job("b", false));
-        w.push(job("c", true));
-        assert!(rec.texts().is_empty(), "submitted before its context");
-        gate.send(()).unwrap();
-        gate.send(()).unwrap();
-        assert!(wait(|| rec.texts().len() == 3));
-        assert_eq!(
-            rec.texts(),
-            [
-                "a [\"context of g:a pid Some(1)\"]",
-                "b []",
-                "c [\"context of g:c pid Some(1)\"]"
-            ]
-        );
-        w.shutdown(Duration::from_secs(1));
-        assert!(*rec.shut.lock().unwrap(), "the notifier is shut down too");
-    }
-
-    #[test]
-    fn past_its_bound_the_tail_worker_sends_without_context() {
-        let rec = Arc::new(Recorder::default());
-        let (gate, opened) = mpsc::channel::<()>();
-        let (started, running) = mpsc::channel::<()>();
-        let gather: Gather = Box::new(move |namespec, _| {
-            started.send(()).unwrap();
-            opened.recv().unwrap();
-            vec![format!("ctx {namespec}")]
-        });
-        let mut w = TailWorker::start(rec.clone(), gather, 2).unwrap();
-        w.push(job("1", true));
-        running.recv().unwrap(); // 1 is being gathered: the queue is empty again
-        w.push(job("2", true));
-        w.push(job("3", true));
-        // Full: 4 and 5 go out at once, counted, saying why they have no context.
-        w.push(job("4", true));
-        w.push(job("5", false));
-        assert_eq!(w.shared.lock().overflowed, 2);
-        assert_eq!(
-            rec.texts(),
-            [
-                "4 [\"Crash context skipped: 2 notifications were waiting for theirs.\"]",
-                "5 []"
-            ]
-        );
-        for _ in 0..3 {
-            gate.send(()).unwrap();
-        }
-        assert!(wait(|| rec.texts().len() == 5));
-        assert_eq!(
-            rec.texts()[2..],
-            ["1 [\"ctx g:1\"]", "2 [\"ctx g:2\"]", "3 [\"ctx g:3\"]"]
-        );
-        // Room again: the count is reported and reset at the next push.
-        w.push(job("6", false));
-        assert_eq!(w.shared.lock().overflowed, 0);
-        w.shutdown(Duration::from_secs(1));
-        assert_eq!(rec.texts().len(), 6, "6 went out before the worker stopped");
-    }
-
-    #[test]
-    fn a_stuck_context_does_not_hold_shutdown_forever() {
-        let rec = Arc::new(Recorder::default());
-        let gather: Gather = Box::new(|_, _| {
-            std::thread::sleep(Duration::from_millis(300));
-            vec!["late".into()]
-        });
-        let mut w = TailWorker::start(rec.clone(), gather, 10).unwrap();
-        for t in ["a", "b", "c"] {
-            w.push(job(t, true));
-        }
-        let started = Instant::now();
-        w.shutdown(Duration::from_millis(100));
-        assert!(started.elapsed() < Duration::from_secs(3));
-        // a was gathered (begun before the deadline); b and c go out without context.
-        let texts = rec.texts();
-        assert_eq!(texts.len(), 3, "{texts:?}");
-        assert_eq!(texts[0], "a [\"late\"]");
-        assert!(texts[1..]
-            .iter()
-            .all(|t| t.contains("Crash context skipped: the listener is stopping.")));
-    }
-
     #[test]
     fn with_tail_a_resolve_follows_its_crash_with_context_only_for_crashes() {
         let rec = Arc::new(Recorder::default());
@@ -1169,29 +757,5 @@ mod tests {
                 (Kind::Event, "STOPPED", &[][..]),
             ]
         );
-    }
-
-    #[test]
-    fn mail_shows_the_crash_context_under_the_text() {
-        let mail = MailWithContext(MailChannel::new(
-            vec!["ops@example.com".into()],
-            None,
-            Box::new(crate::notify::channel::mail::transport::Sendmail {
-                command: "true".into(),
-                timeout: Duration::from_secs(1),
-            }),
-        ));
-        let mut n = Notification::for_test(Some("s"), "web crashed", None);
-        let plain = String::from_utf8(mail.render(&n).unwrap().message).unwrap();
-        assert!(plain.ends_with("\r\n\r\nweb crashed"), "{plain:?}");
-        assert!(!plain.contains("Exit status"));
-        n.extra = vec!["Exit status: 3".into(), "| boom".into()];
-        let with = String::from_utf8(mail.render(&n).unwrap().message).unwrap();
-        assert!(
-            with.contains("web crashed\r\n\r\nExit status: 3\r\n| boom"),
-            "{with}"
-        );
-        assert_eq!(mail.name(), "mail");
-        assert_eq!(mail.words().one, "mail");
     }
 }
