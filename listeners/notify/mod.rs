@@ -74,9 +74,9 @@ const NO_RESOLVE: &str = "no-resolve";
 const TAIL_QUEUE: usize = 100;
 
 /// At shutdown, how long the tail worker may go on gathering; what is left then goes out
-/// without context. The notifier's own grace (5 s) follows, within supervisord's default
-/// `stopwaitsecs` (10 s).
-const TAIL_SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+/// without context (a call in flight gets 1 s more). The notifier's own grace (5 s) follows:
+/// 8 s in all, within supervisord's default `stopwaitsecs` (10 s).
+const TAIL_SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 pub fn command() -> Command {
     Command::new(NAME)

@@ -14,6 +14,13 @@ use crate::Error;
 /// than the notification it delays.
 pub const RPC_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// At shutdown, past the grace time, how long a call in flight may still take before its
+/// notification goes out without context.
+const LAST_CALL_WAIT: Duration = Duration::from_secs(1);
+
+/// The line of a notification whose context was not gathered because the listener stopped.
+const STOPPING: &str = "Crash context skipped: the listener is stopping.";
+
 /// Where finished notifications go: the notifier (shared by the protocol loop and the tail
 /// worker), or a recorder in tests.
 pub trait Sink: Send + Sync {
@@ -71,6 +78,10 @@ struct Queue {
     done: bool,
     /// Notifications sent without waiting for context since the queue was last full.
     overflowed: u64,
+    /// The notification whose context is being gathered, as it would go without it: at
+    /// shutdown, if the calls outlast the grace time, the listener sends this one on and the
+    /// worker drops its own when it is done (none lost, none sent twice).
+    current: Option<Notification>,
 }
 
 struct TailShared {
@@ -107,6 +118,7 @@ impl TailWorker {
                 stop: None,
                 done: false,
                 overflowed: 0,
+                current: None,
             }),
             changed: Condvar::new(),
         });
@@ -120,8 +132,10 @@ impl TailWorker {
                         if gather_until.is_none_or(|t| Instant::now() < t) {
                             n.extra.extend(gather(&c.namespec, c.pid));
                         } else {
-                            n.extra
-                                .push("Crash context skipped: the listener is stopping.".into());
+                            n.extra.push(STOPPING.into());
+                        }
+                        if sh.lock().current.take().is_none() {
+                            continue; // sent on without its context at shutdown
                         }
                     }
                     out.submit(n);
@@ -181,20 +195,23 @@ impl TailWorker {
         q.stop = Some(deadline);
         self.shared.changed.notify_all();
         // The worker stops gathering at the deadline; submitting the rest is quick. A call in
-        // flight may take its own timeout: wait for it a little longer, then go on without it.
-        let hard = deadline + RPC_TIMEOUT;
+        // flight may take up to its own timeout: wait a little, then send it on without context.
+        let hard = deadline + LAST_CALL_WAIT;
         while !q.done {
             let left = hard.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                let n = q.jobs.len();
                 log::warn!(
-                    "shutdown: crash context still being gathered; {n} queued notifications go \
-                     out without it"
+                    "shutdown: crash context still being gathered; {} notifications go out \
+                     without it",
+                    q.jobs.len() + usize::from(q.current.is_some())
                 );
+                if let Some(mut n) = q.current.take() {
+                    n.extra.push(STOPPING.into());
+                    self.sink.submit(n);
+                }
                 for Job { mut n, context } in q.jobs.drain(..) {
                     if context.is_some() {
-                        n.extra
-                            .push("Crash context skipped: the listener is stopping.".into());
+                        n.extra.push(STOPPING.into());
                     }
                     self.sink.submit(n);
                 }
@@ -224,6 +241,7 @@ fn next_job(sh: &TailShared) -> Option<(Job, Option<Instant>)> {
     let mut q = sh.lock();
     loop {
         if let Some(job) = q.jobs.pop_front() {
+            q.current = job.context.as_ref().map(|_| job.n.clone());
             return Some((job, q.stop));
         }
         if q.stop.is_some() {
@@ -354,6 +372,31 @@ pub(super) mod tests {
         assert_eq!(w.shared.lock().overflowed, 0);
         w.shutdown(Duration::from_secs(1));
         assert_eq!(rec.texts().len(), 6, "6 went out before the worker stopped");
+    }
+
+    #[test]
+    fn a_call_outlasting_shutdown_costs_its_context_not_its_notification() {
+        let rec = Arc::new(Recorder::default());
+        let gather: Gather = Box::new(|_, _| {
+            std::thread::sleep(Duration::from_millis(1500));
+            vec!["late".into()]
+        });
+        let mut w = TailWorker::start(rec.clone(), gather, 10).unwrap();
+        w.push(job("a", true));
+        w.push(job("b", true));
+        assert!(wait(|| w.shared.lock().current.is_some()));
+        let started = Instant::now();
+        w.shutdown(Duration::from_millis(100));
+        let took = started.elapsed();
+        assert!(took < Duration::from_millis(1400), "{took:?}");
+        let skipped = format!("[{STOPPING:?}]");
+        assert_eq!(
+            rec.texts(),
+            [format!("a {skipped}"), format!("b {skipped}")]
+        );
+        // The worker's late "a" is dropped, not sent a second time.
+        std::thread::sleep(Duration::from_millis(1000));
+        assert_eq!(rec.texts().len(), 2, "{:?}", rec.texts());
     }
 
     #[test]
