@@ -13,6 +13,7 @@
 
 use std::time::Duration;
 
+use crate::common::pipe;
 use crate::common::smtp::{ReceivedMail, SmtpServer};
 use crate::common::{self, Supervisord};
 
@@ -269,4 +270,84 @@ fn a_fatal_program_fixed_and_started_again_is_resolved_once() {
         ]
     );
     sv.assert_listener_up("notify", pid);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Over pipes, without supervisord.
+
+#[test]
+fn pipe_tail_without_supervisord_still_mails_in_order_saying_why() {
+    // Issue 12: "RPC failure never loses the notification: it goes out without the context,
+    // saying why." SUPERVISOR_SERVER_URL names a socket that does not exist. An unexpected
+    // exit, then RUNNING (its resolve), then an unselected program's crash: two mails, crash
+    // first, the crash saying why it has no context, the resolve with none; stdout only the
+    // protocol's answers. Fails if the failed call costs the mail, if the resolve overtakes
+    // the crash (it needs no call), or if a byte other than protocol reaches stdout.
+    let server = SmtpServer::start();
+    let hp = server.host_port();
+    let args = [
+        "notify",
+        "-e",
+        "EXITED",
+        "-p",
+        "web:*",
+        "--tail",
+        "5",
+        "-m",
+        "ops@example.com",
+        "--smtp-host",
+        &hp,
+        "--smtp-tls",
+        "none",
+        "--max-mails",
+        "0",
+        "--hostname",
+        "h1",
+    ];
+    let mut l = pipe::Running::spawn_env(
+        common::BIN,
+        &args,
+        &[(
+            "SUPERVISOR_SERVER_URL",
+            "unix:///nonexistent/supervisor.sock",
+        )],
+    );
+    l.expect_stdout(pipe::READY);
+    let mut input = pipe::exited(1, "web", "web_01", false, 101);
+    input.extend(pipe::running(2, "web", "web_01", 102));
+    input.extend(pipe::exited(3, "db", "db", false, 103));
+    l.write(&input);
+    l.expect_stdout(&pipe::answered(3));
+    server.wait_for_mails(2, ARRIVE);
+    let f = l.finish();
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    assert_eq!(pipe::show(&f.stdout), pipe::show(&pipe::answered(3)));
+    let mails = server.mails();
+    assert_eq!(
+        subjects(&mails),
+        [
+            "h1: web:web_01 is EXITED",
+            "h1: web:web_01 is RUNNING again"
+        ],
+        "{}",
+        f.stderr
+    );
+    let crash: Vec<&str> = mails[0].body.trim_end().lines().collect();
+    assert!(
+        crash[0].ends_with("(from RUNNING, pid 101, unexpected exit)"),
+        "{crash:?}"
+    );
+    assert_eq!(crash[1], "", "{crash:?}");
+    assert!(
+        crash[2].starts_with("Crash context unavailable: ")
+            && crash[2].contains("/nonexistent/supervisor.sock"),
+        "{crash:?}"
+    );
+    assert_eq!(crash.len(), 3, "{crash:?}");
+    let resolve = mails[1].body.trim_end();
+    assert!(
+        resolve.starts_with("Process web:web_01 is RUNNING again on h1 at ")
+            && resolve.ends_with("(from STARTING, pid 102)"),
+        "{resolve}"
+    );
 }
