@@ -279,7 +279,7 @@ impl Rules {
         let selection = Selection::from_matches(m).excluding_own(Selection::own_from_env());
         if selection.is_empty() {
             return Err(Error::Usage(
-                "notify: say which programs: -p NAME (repeatable) or -a for every one".to_owned(),
+                "say which programs: -p NAME (repeatable), or -a for every one".to_owned(),
             ));
         }
         let mut states: Vec<ProcessState> = Vec::new();
