@@ -23,7 +23,6 @@
 //! Modules: `tail` (the crash-context worker and the sink notifications end in), `mail` (mail
 //! that shows the crash context).
 
-mod mail;
 mod tail;
 
 use std::collections::HashMap;
@@ -43,7 +42,6 @@ use crate::template::{self, Template, Values};
 use crate::time::LocalTime;
 use crate::Error;
 
-use mail::MailWithContext;
 use tail::{Context, Gather, Job, Out, Sink, TailWorker};
 
 /// The listener's name, in every notification.
@@ -235,8 +233,7 @@ fn notifier(m: &ArgMatches, about: &str) -> Result<Option<Notifier>, Error> {
         config,
     } = options::per_event_mail(m)?;
     let others = crate::notify::options::channels(m, NAME)?;
-    // Not `options::notifier_for`: it builds a notifier with mail only, and its mail would
-    // drop the crash context (see `MailWithContext`).
+    // Not `options::notifier_for` (yet): it builds a notifier with mail only.
     let mut channels: Vec<Arc<dyn Channel>> = Vec::new();
     if !recipients.is_empty() {
         log::info!(
@@ -245,7 +242,7 @@ fn notifier(m: &ArgMatches, about: &str) -> Result<Option<Notifier>, Error> {
             transport.describe()
         );
         let mail = MailChannel::new(recipients, config.default_from, transport);
-        channels.push(Arc::new(MailWithContext(mail)));
+        channels.push(Arc::new(mail));
     }
     for c in &others {
         log::info!("notifying about {about} via {}", c.describe());
