@@ -101,7 +101,9 @@ deb=$(packaging/build-deb.sh | tail -n 1)
 ok "built $(basename "$deb") ($(du -k "$deb" | cut -f1) KiB)"
 check "Recommends: supervisor" grep -qx 'supervisor' <(dpkg-deb -f "$deb" Recommends)
 check "Conflicts: crashmail (Debian's FidoNet crashmail owns /usr/bin/crashmail)" \
-    grep -qx 'crashmail' <(dpkg-deb -f "$deb" Conflicts)
+    grep -qw 'crashmail' <(dpkg-deb -f "$deb" Conflicts | tr ',' '\n' | tr -d ' ')
+check "Conflicts: ruby-notify (it owns /usr/bin/notify and notify.1)" \
+    grep -qx 'ruby-notify' <(dpkg-deb -f "$deb" Conflicts | tr ',' '\n' | tr -d ' ')
 
 if dpkg -s superlance >/dev/null 2>&1; then
     say "superlance was installed before this run: it is reinstalled from this build and left installed"
