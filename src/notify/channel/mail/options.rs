@@ -576,7 +576,7 @@ pub fn parse_host(text: &str) -> Result<HostPort, String> {
 }
 
 /// A positive number of seconds, fractions allowed, at most a day.
-fn parse_seconds(text: &str) -> Result<Duration, String> {
+pub fn parse_seconds(text: &str) -> Result<Duration, String> {
     positive(text, 1.0, 86_400.0, "seconds")
 }
 
