@@ -35,7 +35,7 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 
 use crate::event::{Event, ProcessState, StateChange, SupervisorState};
 use crate::notify::channel::mail::options::{self, DEFAULT_SENDMAIL};
-use crate::notify::{Kind, Notification, Notifier};
+use crate::notify::{self, Kind, Notification, Notifier};
 use crate::protocol::Ack;
 use crate::rpc::{self, FaultCode, ProcessInfo, RpcError, Supervisor, LISTENER_PRIORITY};
 use crate::runtime::{self, Listener};
@@ -127,6 +127,7 @@ pub fn command() -> Command {
                 )),
         )
         .args(options::args())
+        .args(notify::options::args())
 }
 
 /// The states `--on` names.
@@ -245,9 +246,10 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
              counts them too; exclude them with -x NAME or name the programs with -p"
         );
     }
-    // Mail is set up only with -m: without it the mail layer's start-up checks (a missing
-    // sendmail) would only be noise.
-    let notifier = if m.contains_id(options::EMAIL) {
+    // Mail is set up only with -m or another channel: without them the mail layer's
+    // start-up checks (a missing sendmail) would only be noise.
+    let others = notify::options::channels(m, "essential")?;
+    let notifier = if m.contains_id(options::EMAIL) || !others.is_empty() {
         let options::PerEventMail {
             recipients,
             transport,
@@ -258,6 +260,7 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
             "essential programs' failures",
             transport,
             config,
+            others,
         )?
     } else {
         log::info!("no -m/--email: failures are logged, not mailed");
@@ -267,7 +270,10 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
     let actor = Actor {
         rpc,
         parent: ParentProcess,
-        notify: Mailer { notifier },
+        notify: Mailer {
+            notifier,
+            hostname: notify::options::hostname(m),
+        },
         status,
         shared: Arc::clone(&flags),
         acted: false,
@@ -573,6 +579,8 @@ pub trait Notify {
 /// Notification through the shared delivery layer: our only use of it.
 pub struct Mailer {
     notifier: Option<Notifier>,
+    /// `--hostname`, for the notification (the mail's subject keeps this machine's name).
+    hostname: String,
 }
 
 impl Notify for Mailer {
@@ -584,7 +592,7 @@ impl Notify for Mailer {
         let mut n = Notification::new(
             Kind::Event,
             "essential",
-            &hostname,
+            &self.hostname,
             std::time::SystemTime::now(),
         )
         .with_namespec(&trigger.namespec());

@@ -31,7 +31,7 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 use crate::event::{Event, StateChange};
 use crate::notify::channel::mail::options::{self, Legacy};
 use crate::notify::channel::mail::MailChannel;
-use crate::notify::{Kind as NotificationKind, Notification, Notifier};
+use crate::notify::{self, Kind as NotificationKind, Notification, Notifier};
 use crate::protocol::Ack;
 use crate::runtime::{self, Listener};
 use crate::select::{self, Selection};
@@ -198,6 +198,7 @@ pub fn command(kind: &Kind) -> Command {
                 .into_iter()
                 .filter(|a| ![options::MAX_MAILS, options::PER].contains(&a.get_id().as_str())),
         )
+        .args(notify::options::args())
 }
 
 /// Check the options, start the mail layer, serve events.
@@ -210,14 +211,22 @@ pub fn run(kind: &'static Kind, m: &ArgMatches) -> Result<(), Error> {
             crate::entry::full_help(kind.name, command(kind))
         ))
     };
-    let Some(to) = m.get_one::<String>(TO) else {
-        return Err(missing("-t/--toEmail is required: the addresses to mail"));
-    };
+    let others = notify::options::channels(m, kind.name)?;
+    // -t and -f are required for mail, as superlance had them; a batch that goes only to
+    // other channels (--webhook, ...) needs neither.
+    let to = m.get_one::<String>(TO);
     let from = m.get_one::<String>(FROM).cloned();
-    if from.is_none() && !given(m, options::FROM) {
-        return Err(missing("-f/--fromEmail is required: the sender address"));
+    if others.is_empty() || to.is_some() {
+        if to.is_none() {
+            return Err(missing("-t/--toEmail is required: the addresses to mail"));
+        }
+        if from.is_none() && !given(m, options::FROM) {
+            return Err(missing("-f/--fromEmail is required: the sender address"));
+        }
     }
-    let recipients = options::recipients(to, "-t/--toEmail");
+    let recipients = to
+        .map(|to| options::recipients(to, "-t/--toEmail"))
+        .unwrap_or_default();
 
     let sendmail = m.get_one::<String>(SENDMAIL).cloned();
     let legacy = Legacy {
@@ -250,12 +259,23 @@ pub fn run(kind: &'static Kind, m: &ArgMatches) -> Result<(), Error> {
     }
     .excluding_own(Selection::own_from_env());
 
-    let sink: Box<dyn Sink> = if recipients.is_empty() {
+    let sink: Box<dyn Sink> = if recipients.is_empty() && others.is_empty() {
         log::warn!(
             "no valid -t/--toEmail address: {} will be logged, not mailed",
             kind.what
         );
         Box::new(LogOnly)
+    } else if recipients.is_empty() {
+        log::info!(
+            "collecting {} of {} every {}, not mailed",
+            kind.what,
+            selection.describe(),
+            minutes(interval)
+        );
+        for c in &others {
+            log::info!("notifying about {} via {}", kind.what, c.describe());
+        }
+        Box::new(Notifier::start(others, config.outbox)?)
     } else {
         log::info!(
             "collecting {} of {} and mailing them to {} every {}, via {}",
@@ -267,7 +287,12 @@ pub fn run(kind: &'static Kind, m: &ArgMatches) -> Result<(), Error> {
         );
         // -f is the sender; without it, --from (checked above).
         let channel = MailChannel::new(recipients.clone(), from.or(config.default_from), transport);
-        Box::new(Notifier::start(vec![Arc::new(channel)], config.outbox)?)
+        let mut channels: Vec<Arc<dyn notify::Channel>> = vec![Arc::new(channel)];
+        for c in &others {
+            log::info!("notifying about {} via {}", kind.what, c.describe());
+        }
+        channels.extend(others);
+        Box::new(Notifier::start(channels, config.outbox)?)
     };
     let mut batch = Batch::new(
         kind,
@@ -284,7 +309,7 @@ pub fn run(kind: &'static Kind, m: &ArgMatches) -> Result<(), Error> {
         sink,
         Instant::now(),
     );
-    batch.hostname = crate::hostname::short();
+    batch.hostname = notify::options::hostname(m);
     runtime::run(&mut batch)
 }
 
