@@ -99,6 +99,11 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
         },
         prefix: m.get_one::<String>("optionalheader").cloned(),
         hostname: notify::options::hostname(m),
+        verb: if recipients.is_empty() {
+            "notifying"
+        } else {
+            "mailing"
+        },
         notifier,
     };
     runtime::run(&mut listener)
@@ -109,6 +114,9 @@ pub struct Crashmail {
     prefix: Option<String>,
     /// This machine's name, for the notification (read once: not per crash).
     hostname: String,
+    /// The log's word for handing a crash over: `mailing` with `-m`, else `notifying` (other
+    /// channels only).
+    verb: &'static str,
     notifier: Option<Notifier>,
 }
 
@@ -149,8 +157,9 @@ impl Listener for Crashmail {
         match &self.notifier {
             Some(notifier) => {
                 log::info!(
-                    "{}: unexpected exit, mailing: {}",
+                    "{}: unexpected exit, {}: {}",
                     exit.process.namespec(),
+                    self.verb,
                     n.subject.as_deref().unwrap_or("")
                 );
                 notifier.submit(n);
@@ -184,6 +193,7 @@ mod tests {
             selection,
             prefix: prefix.map(str::to_owned),
             hostname: "host1".into(),
+            verb: "mailing",
             notifier: None,
         }
     }

@@ -259,6 +259,7 @@ pub fn run(kind: &'static Kind, m: &ArgMatches) -> Result<(), Error> {
     }
     .excluding_own(Selection::own_from_env());
 
+    let has_others = !others.is_empty();
     let sink: Box<dyn Sink> = if recipients.is_empty() && others.is_empty() {
         log::warn!(
             "no valid -t/--toEmail address: {} will be logged, not mailed",
@@ -299,6 +300,7 @@ pub fn run(kind: &'static Kind, m: &ArgMatches) -> Result<(), Error> {
         Settings {
             selection,
             to: recipients,
+            others: has_others,
             subject: m
                 .get_one::<String>(SUBJECT)
                 .cloned()
@@ -484,8 +486,12 @@ impl Sink for LogOnly {
 /// A batch mailer's settings, from its options.
 pub struct Settings {
     pub selection: Selection,
-    /// The recipients (the mail channel's too): none, and lines are only logged.
+    /// The recipients (the mail channel's too): none, and without `others` lines are only
+    /// logged.
     pub to: Vec<String>,
+    /// Channels besides mail were given (`--webhook`, ...): the batch goes to them even
+    /// without recipients.
+    pub others: bool,
     pub subject: Option<String>,
     pub interval: Duration,
     /// `-e`, for the hint when no TICK comes.
@@ -535,15 +541,19 @@ impl Batch {
             return;
         }
         let s = &self.settings;
-        if s.to.is_empty() {
+        if s.to.is_empty() && !s.others {
             self.lines.clear();
             return;
         }
-        log::info!(
-            "{why}: mailing {} to {}",
-            plural(self.lines.len(), "line"),
-            s.to.join(", ")
-        );
+        if s.to.is_empty() {
+            log::info!("{why}: sending {}", plural(self.lines.len(), "line"));
+        } else {
+            log::info!(
+                "{why}: mailing {} to {}",
+                plural(self.lines.len(), "line"),
+                s.to.join(", ")
+            );
+        }
         let body = std::mem::take(&mut self.lines).join("\n");
         // Never held back by flood control: no key.
         self.sink.send(Notification {
@@ -565,11 +575,15 @@ impl Batch {
         let Some(line) = (self.kind.line)(change, &crate::time::asctime()) else {
             return;
         };
-        if self.settings.to.is_empty() {
+        if self.settings.to.is_empty() && !self.settings.others {
             log::info!("{line} (not mailed: no valid -t/--toEmail)");
             return;
         }
-        log::info!("{line} (mailed with the next batch)");
+        if self.settings.to.is_empty() {
+            log::info!("{line} (sent with the next batch)");
+        } else {
+            log::info!("{line} (mailed with the next batch)");
+        }
         self.sink.line(&line);
         self.lines.push(line);
     }
@@ -788,6 +802,7 @@ mod tests {
             Settings {
                 selection,
                 to: to.iter().map(|s| s.to_string()).collect(),
+                others: false,
                 subject: Some("Alert".into()),
                 interval: Duration::from_secs(60),
                 tick_event: "TICK_60".into(),
@@ -897,5 +912,22 @@ mod tests {
         b.shutdown();
         assert!(rec.0.borrow().lines.is_empty());
         assert!(rec.0.borrow().mails.is_empty());
+    }
+
+    #[test]
+    fn without_recipients_but_with_other_channels_the_batch_still_goes_out() {
+        // issue 12: `crashmailbatch --webhook URL` without -t sends its batches there.
+        let rec = Recorder::default();
+        let mut b = batch(&rec, &[], Selection::any());
+        b.settings.others = true;
+        b.handle(&exited("a", false));
+        assert_eq!(rec.0.borrow().lines.len(), 1);
+        b.handle(&Event::Tick {
+            period: 60,
+            when: 1_055,
+        });
+        let mails = std::mem::take(&mut rec.0.borrow_mut().mails);
+        assert_eq!(mails.len(), 1);
+        assert!(mails[0].text.ends_with(" a:a"), "{:?}", mails[0].text);
     }
 }

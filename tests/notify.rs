@@ -259,6 +259,11 @@ fn each_preset_sends_its_service_s_shape_and_no_secret_reaches_the_log() {
         &["sent \"crasher crashed at", "via command \"cat …\""],
         ARRIVE,
     );
+    sv.wait_stderr_line(
+        "crashmail",
+        &["unexpected exit, notifying: crasher crashed at"],
+        ARRIVE,
+    );
     let log = sv.stderr_log("crashmail");
     for secret in ["s3cr3t", "hdr-s3cr3t", "tg-s3cr3t-token", "sig=x"] {
         assert!(
@@ -425,6 +430,51 @@ fn a_dead_channel_never_holds_back_a_live_one() {
         1,
         "the dead one is still on its first"
     );
+}
+
+#[test]
+fn crashmailbatch_sends_its_batch_to_a_webhook_without_t_or_f() {
+    // The batch mailers take the channels too (src/batch.rs): no -t/-f, a webhook only; two
+    // crashes in one batch, one request whose text lists both (their pids, in order).
+    let r = Receiver::start();
+    let sv = start(&[
+        crasher("crasher", 2, "0.2"),
+        common::eventlistener(
+            "crashmailbatch",
+            &format!(
+                "crashmailbatch --hostname {HOST} -i 0.1 --webhook {}",
+                r.url("/batch")
+            ),
+            "PROCESS_STATE,TICK_5",
+        ),
+    ]);
+    sv.wait_running("crashmailbatch", START);
+    sv.ctl(&["start", "crasher"]);
+    let crashes = wait_crashes_done(&sv, "crasher", 2);
+    let got = common::poll(ARRIVE, || {
+        let got = r.requests();
+        let all = got
+            .iter()
+            .map(|g| json(g)["notifications"][0]["text"].to_string())
+            .collect::<String>();
+        crashes
+            .iter()
+            .all(|c| all.contains(&format!("(pid {})", c.pid)))
+            .then_some(got)
+    })
+    .unwrap_or_else(|| panic!("the batch did not come: {:#?}", r.requests()));
+    let v = json(&got[0]);
+    assert_eq!(v["listener"], "crashmailbatch");
+    assert_eq!(v["hostname"], HOST);
+    let n = &v["notifications"][0];
+    assert_eq!(n["kind"], "batch");
+    let text = n["text"].as_str().unwrap_or_default();
+    let pids: Vec<String> = crashes.iter().map(|c| format!("(pid {})", c.pid)).collect();
+    assert!(
+        got.len() == 1 && text.find(&pids[0]) < text.find(&pids[1]),
+        "both crashes in one batch, in order: {got:#?}"
+    );
+    sv.wait_stderr_line("crashmailbatch", &["sending 2 lines"], ARRIVE);
 }
 
 #[test]
