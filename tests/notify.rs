@@ -313,6 +313,50 @@ fn a_500_is_retried_and_a_429_s_retry_after_is_waited() {
 }
 
 #[test]
+fn a_4xx_is_given_up_kept_in_failed_and_the_next_one_goes_on() {
+    // A 404 (a deleted webhook) is permanent: logged, never retried, its spool file moved to
+    // DIR/webhook/failed/ for an operator; the next crash is delivered as usual.
+    let r = Receiver::start();
+    r.then(&["404"]);
+    let sv = start(&[
+        crasher("crasher", 2, "0.5"),
+        listener(
+            &format!("--webhook {} --spool %(here)s/spool", r.url("/hook")),
+            None,
+        ),
+    ]);
+    let crashes = crash(&sv, 2);
+    let got = r.wait_for(2, ARRIVE);
+    let answered: Vec<&str> = got.iter().map(|g| g.answered.as_str()).collect();
+    assert_eq!(answered, ["404", "200"]);
+    let pids: Vec<Value> = got
+        .iter()
+        .map(|g| json(g)["notifications"][0]["pid"].clone())
+        .collect();
+    let want: Vec<Value> = crashes.iter().map(|c| Value::from(c.pid)).collect();
+    assert_eq!(pids, want, "the refused one is not tried again");
+    sv.wait_stderr_line(
+        "crashmail",
+        &[
+            "refused \"crasher crashed at",
+            "HTTP 404",
+            "giving up",
+            "failed",
+        ],
+        ARRIVE,
+    );
+    let spool = sv.dir().join("spool").join("webhook");
+    assert!(
+        common::wait_until(START, || spooled(&spool) == 0),
+        "left in {}",
+        spool.display()
+    );
+    assert_eq!(spooled(&spool.join("failed")), 1);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(r.requests().len(), 2);
+}
+
+#[test]
 fn a_hanging_receiver_times_out_then_the_notification_is_delivered() {
     // The first request is never answered: the channel gives up after --notify-timeout 2 and
     // tries again (backoff 1 s), when the receiver answers.

@@ -17,7 +17,7 @@ mod logging; // stderr format, --syslog and reconnecting after the syslog socket
 mod mail; // the mail layer's transports against a real SMTP server
 mod malformed; // bad input for every listener: one clear line, exit 1, no hang, nothing on stdout but protocol
 mod memmon; // memmon under a real supervisord: restarts (new pids), mails, faults, http with auth
-mod notify; // the channels beyond mail end to end: each preset's request shape, retries, Retry-After, a hanging receiver, kill -9 with a spool, a dead channel beside a live one, Alertmanager, --command, secrets kept out of the log
+mod notify; // the channels beyond mail end to end: each preset's request shape, retries, Retry-After, a permanent 4xx, a hanging receiver, kill -9 with a spool, a dead channel beside a live one, Alertmanager, --command, secrets kept out of the log
 mod oom_score_adj; // the seed listener, over pipes and under a real supervisord
 mod protocol; // framing over pipes: exact bytes, bad input, signals, the len trap
 mod rpc; // the supervisord XML-RPC client against a real supervisord: unix socket, inet with auth, faults
