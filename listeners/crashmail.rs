@@ -12,7 +12,7 @@ use std::time::SystemTime;
 
 use crate::event::{Event, ProcessState, StateChange};
 use crate::notify::channel::mail::options::{self, DEFAULT_SENDMAIL};
-use crate::notify::{Notification, Notifier};
+use crate::notify::{self, Notification, Notifier};
 use crate::protocol::Ack;
 use crate::runtime::{self, Listener};
 use crate::select::{self, Selection};
@@ -66,6 +66,7 @@ pub fn command() -> Command {
                 .help("Mail this address (several: comma-separated); without it nothing is mailed"),
         )
         .args(options::args())
+        .args(notify::options::args())
 }
 
 pub fn run(m: &ArgMatches) -> Result<(), Error> {
@@ -88,7 +89,8 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
             selection.describe()
         }
     );
-    let notifier = options::notifier_for(&recipients, &about, transport, config)?;
+    let others = notify::options::channels(m, "crashmail")?;
+    let notifier = options::notifier_for(&recipients, &about, transport, config, others)?;
     let mut listener = Crashmail {
         selection: if selection.is_empty() {
             Selection::any()
@@ -96,7 +98,12 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
             selection
         },
         prefix: m.get_one::<String>("optionalheader").cloned(),
-        hostname: crate::hostname::short(),
+        hostname: notify::options::hostname(m),
+        verb: if recipients.is_empty() {
+            "notifying"
+        } else {
+            "mailing"
+        },
         notifier,
     };
     runtime::run(&mut listener)
@@ -107,6 +114,9 @@ pub struct Crashmail {
     prefix: Option<String>,
     /// This machine's name, for the notification (read once: not per crash).
     hostname: String,
+    /// The log's word for handing a crash over: `mailing` with `-m`, else `notifying` (other
+    /// channels only).
+    verb: &'static str,
     notifier: Option<Notifier>,
 }
 
@@ -147,8 +157,9 @@ impl Listener for Crashmail {
         match &self.notifier {
             Some(notifier) => {
                 log::info!(
-                    "{}: unexpected exit, mailing: {}",
+                    "{}: unexpected exit, {}: {}",
                     exit.process.namespec(),
+                    self.verb,
                     n.subject.as_deref().unwrap_or("")
                 );
                 notifier.submit(n);
@@ -182,6 +193,7 @@ mod tests {
             selection,
             prefix: prefix.map(str::to_owned),
             hostname: "host1".into(),
+            verb: "mailing",
             notifier: None,
         }
     }

@@ -26,7 +26,7 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 use crate::background::Background;
 use crate::event::{Event, ProcessState};
 use crate::notify::channel::mail::options::{self, DEFAULT_SENDMAIL};
-use crate::notify::{Kind, Notification, Notifier};
+use crate::notify::{self, Kind, Notification, Notifier};
 use crate::procs::{self, Proc, Procfs};
 use crate::protocol::Ack;
 use crate::rpc::{self, FaultCode, ProcessInfo, RpcError, Supervisor};
@@ -139,6 +139,7 @@ pub fn command() -> Command {
                 .help("Name this memmon in mail subjects: 'memmon [NAME]: ...'"),
         )
         .args(options::args())
+        .args(notify::options::args())
 }
 
 /// `-p NAME=SIZE`.
@@ -602,7 +603,8 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
         },
         rpc.url()
     );
-    let outbox = options::notifier_for(&recipients, "restarts", transport, config)?
+    let others = notify::options::channels(m, "memmon")?;
+    let outbox = options::notifier_for(&recipients, "restarts", transport, config, others)?
         .map(|o| Arc::new(Mutex::new(o)));
     let notify: Option<Notify> = outbox.clone().map(|o| -> Notify {
         Box::new(move |mail| {
@@ -617,7 +619,7 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
         Box::new(rpc),
         Box::new(Proc::default()),
         notify,
-        crate::hostname::short(),
+        notify::options::hostname(m),
         m.get_one::<String>(NAME).cloned(),
         m.get_one::<u64>(UPTIME).copied().unwrap_or(u64::MAX),
         Selection::own_from_env(),

@@ -31,7 +31,7 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 use crate::event::{Event, StateChange};
 use crate::notify::channel::mail::options::{self, Legacy};
 use crate::notify::channel::mail::MailChannel;
-use crate::notify::{Kind as NotificationKind, Notification, Notifier};
+use crate::notify::{self, Kind as NotificationKind, Notification, Notifier};
 use crate::protocol::Ack;
 use crate::runtime::{self, Listener};
 use crate::select::{self, Selection};
@@ -198,6 +198,7 @@ pub fn command(kind: &Kind) -> Command {
                 .into_iter()
                 .filter(|a| ![options::MAX_MAILS, options::PER].contains(&a.get_id().as_str())),
         )
+        .args(notify::options::args())
 }
 
 /// Check the options, start the mail layer, serve events.
@@ -210,14 +211,22 @@ pub fn run(kind: &'static Kind, m: &ArgMatches) -> Result<(), Error> {
             crate::entry::full_help(kind.name, command(kind))
         ))
     };
-    let Some(to) = m.get_one::<String>(TO) else {
-        return Err(missing("-t/--toEmail is required: the addresses to mail"));
-    };
+    let others = notify::options::channels(m, kind.name)?;
+    // -t and -f are required for mail, as superlance had them; a batch that goes only to
+    // other channels (--webhook, ...) needs neither.
+    let to = m.get_one::<String>(TO);
     let from = m.get_one::<String>(FROM).cloned();
-    if from.is_none() && !given(m, options::FROM) {
-        return Err(missing("-f/--fromEmail is required: the sender address"));
+    if others.is_empty() || to.is_some() {
+        if to.is_none() {
+            return Err(missing("-t/--toEmail is required: the addresses to mail"));
+        }
+        if from.is_none() && !given(m, options::FROM) {
+            return Err(missing("-f/--fromEmail is required: the sender address"));
+        }
     }
-    let recipients = options::recipients(to, "-t/--toEmail");
+    let recipients = to
+        .map(|to| options::recipients(to, "-t/--toEmail"))
+        .unwrap_or_default();
 
     let sendmail = m.get_one::<String>(SENDMAIL).cloned();
     let legacy = Legacy {
@@ -250,12 +259,24 @@ pub fn run(kind: &'static Kind, m: &ArgMatches) -> Result<(), Error> {
     }
     .excluding_own(Selection::own_from_env());
 
-    let sink: Box<dyn Sink> = if recipients.is_empty() {
+    let has_others = !others.is_empty();
+    let sink: Box<dyn Sink> = if recipients.is_empty() && others.is_empty() {
         log::warn!(
             "no valid -t/--toEmail address: {} will be logged, not mailed",
             kind.what
         );
         Box::new(LogOnly)
+    } else if recipients.is_empty() {
+        log::info!(
+            "collecting {} of {} every {}, not mailed",
+            kind.what,
+            selection.describe(),
+            minutes(interval)
+        );
+        for c in &others {
+            log::info!("notifying about {} via {}", kind.what, c.describe());
+        }
+        Box::new(Notifier::start(others, config.outbox)?)
     } else {
         log::info!(
             "collecting {} of {} and mailing them to {} every {}, via {}",
@@ -267,13 +288,19 @@ pub fn run(kind: &'static Kind, m: &ArgMatches) -> Result<(), Error> {
         );
         // -f is the sender; without it, --from (checked above).
         let channel = MailChannel::new(recipients.clone(), from.or(config.default_from), transport);
-        Box::new(Notifier::start(vec![Arc::new(channel)], config.outbox)?)
+        let mut channels: Vec<Arc<dyn notify::Channel>> = vec![Arc::new(channel)];
+        for c in &others {
+            log::info!("notifying about {} via {}", kind.what, c.describe());
+        }
+        channels.extend(others);
+        Box::new(Notifier::start(channels, config.outbox)?)
     };
     let mut batch = Batch::new(
         kind,
         Settings {
             selection,
             to: recipients,
+            others: has_others,
             subject: m
                 .get_one::<String>(SUBJECT)
                 .cloned()
@@ -284,7 +311,7 @@ pub fn run(kind: &'static Kind, m: &ArgMatches) -> Result<(), Error> {
         sink,
         Instant::now(),
     );
-    batch.hostname = crate::hostname::short();
+    batch.hostname = notify::options::hostname(m);
     runtime::run(&mut batch)
 }
 
@@ -459,8 +486,12 @@ impl Sink for LogOnly {
 /// A batch mailer's settings, from its options.
 pub struct Settings {
     pub selection: Selection,
-    /// The recipients (the mail channel's too): none, and lines are only logged.
+    /// The recipients (the mail channel's too): none, and without `others` lines are only
+    /// logged.
     pub to: Vec<String>,
+    /// Channels besides mail were given (`--webhook`, ...): the batch goes to them even
+    /// without recipients.
+    pub others: bool,
     pub subject: Option<String>,
     pub interval: Duration,
     /// `-e`, for the hint when no TICK comes.
@@ -510,15 +541,19 @@ impl Batch {
             return;
         }
         let s = &self.settings;
-        if s.to.is_empty() {
+        if s.to.is_empty() && !s.others {
             self.lines.clear();
             return;
         }
-        log::info!(
-            "{why}: mailing {} to {}",
-            plural(self.lines.len(), "line"),
-            s.to.join(", ")
-        );
+        if s.to.is_empty() {
+            log::info!("{why}: sending {}", plural(self.lines.len(), "line"));
+        } else {
+            log::info!(
+                "{why}: mailing {} to {}",
+                plural(self.lines.len(), "line"),
+                s.to.join(", ")
+            );
+        }
         let body = std::mem::take(&mut self.lines).join("\n");
         // Never held back by flood control: no key.
         self.sink.send(Notification {
@@ -540,11 +575,15 @@ impl Batch {
         let Some(line) = (self.kind.line)(change, &crate::time::asctime()) else {
             return;
         };
-        if self.settings.to.is_empty() {
+        if self.settings.to.is_empty() && !self.settings.others {
             log::info!("{line} (not mailed: no valid -t/--toEmail)");
             return;
         }
-        log::info!("{line} (mailed with the next batch)");
+        if self.settings.to.is_empty() {
+            log::info!("{line} (sent with the next batch)");
+        } else {
+            log::info!("{line} (mailed with the next batch)");
+        }
         self.sink.line(&line);
         self.lines.push(line);
     }
@@ -763,6 +802,7 @@ mod tests {
             Settings {
                 selection,
                 to: to.iter().map(|s| s.to_string()).collect(),
+                others: false,
                 subject: Some("Alert".into()),
                 interval: Duration::from_secs(60),
                 tick_event: "TICK_60".into(),
@@ -872,5 +912,22 @@ mod tests {
         b.shutdown();
         assert!(rec.0.borrow().lines.is_empty());
         assert!(rec.0.borrow().mails.is_empty());
+    }
+
+    #[test]
+    fn without_recipients_but_with_other_channels_the_batch_still_goes_out() {
+        // issue 12: `crashmailbatch --webhook URL` without -t sends its batches there.
+        let rec = Recorder::default();
+        let mut b = batch(&rec, &[], Selection::any());
+        b.settings.others = true;
+        b.handle(&exited("a", false));
+        assert_eq!(rec.0.borrow().lines.len(), 1);
+        b.handle(&Event::Tick {
+            period: 60,
+            when: 1_055,
+        });
+        let mails = std::mem::take(&mut rec.0.borrow_mut().mails);
+        assert_eq!(mails.len(), 1);
+        assert!(mails[0].text.ends_with(" a:a"), "{:?}", mails[0].text);
     }
 }

@@ -42,10 +42,22 @@ pub fn run_shell(
     input: Option<&[u8]>,
     timeout: Duration,
 ) -> io::Result<Finished> {
+    run_shell_with_env(script, positional, &[], input, timeout)
+}
+
+/// [`run_shell`] with `env` added to our environment (the command channel's `SUPERLANCE_*`).
+pub fn run_shell_with_env(
+    script: &str,
+    positional: &[&OsStr],
+    env: &[(String, String)],
+    input: Option<&[u8]>,
+    timeout: Duration,
+) -> io::Result<Finished> {
     let mut child = Command::new("/bin/sh")
         .arg("-c")
         .arg(script)
         .args(positional)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(if input.is_some() {
             Stdio::piped()
         } else {

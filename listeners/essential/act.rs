@@ -155,6 +155,8 @@ pub trait Notify {
 /// Notification through the shared delivery layer: our only use of it.
 pub struct Mailer {
     pub(super) notifier: Option<Notifier>,
+    /// `--hostname`, for the notification (the mail's subject keeps this machine's name).
+    pub(super) hostname: String,
 }
 
 impl Notify for Mailer {
@@ -166,7 +168,7 @@ impl Notify for Mailer {
         let mut n = Notification::new(
             Kind::Event,
             "essential",
-            &hostname,
+            &self.hostname,
             std::time::SystemTime::now(),
         )
         .with_namespec(&trigger.namespec());

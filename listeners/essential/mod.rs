@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
 use crate::event::{Event, ProcessState, StateChange, SupervisorState};
+use crate::notify;
 use crate::notify::channel::mail::options::{self, DEFAULT_SENDMAIL};
 use crate::protocol::Ack;
 use crate::rpc::{self, RpcError};
@@ -122,6 +123,7 @@ pub fn command() -> Command {
                 )),
         )
         .args(options::args())
+        .args(notify::options::args())
 }
 
 /// The states `--on` names.
@@ -240,9 +242,10 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
              counts them too; exclude them with -x NAME or name the programs with -p"
         );
     }
-    // Mail is set up only with -m: without it the mail layer's start-up checks (a missing
-    // sendmail) would only be noise.
-    let notifier = if m.contains_id(options::EMAIL) {
+    // Mail is set up only with -m or another channel: without them the mail layer's
+    // start-up checks (a missing sendmail) would only be noise.
+    let others = notify::options::channels(m, "essential")?;
+    let notifier = if m.contains_id(options::EMAIL) || !others.is_empty() {
         let options::PerEventMail {
             recipients,
             transport,
@@ -253,6 +256,7 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
             "essential programs' failures",
             transport,
             config,
+            others,
         )?
     } else {
         log::info!("no -m/--email: failures are logged, not mailed");
@@ -262,7 +266,10 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
     let actor = Actor {
         rpc,
         parent: ParentProcess,
-        notify: Mailer { notifier },
+        notify: Mailer {
+            notifier,
+            hostname: notify::options::hostname(m),
+        },
         status,
         shared: Arc::clone(&flags),
         acted: false,

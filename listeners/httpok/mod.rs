@@ -38,7 +38,7 @@ use crate::background::{Background, Requested};
 use crate::event::Event;
 use crate::http::{Address, HttpError, Url};
 use crate::notify::channel::mail::options::{self, DEFAULT_SENDMAIL};
-use crate::notify::{Kind, Notification, Notifier};
+use crate::notify::{self, Kind, Notification, Notifier};
 use crate::protocol::Ack;
 use crate::rpc;
 use crate::runtime::{self, Listener};
@@ -237,6 +237,7 @@ pub fn command() -> Command {
                 .help("The http:// or https:// URL to GET; the last argument"),
         )
         .args(options::args())
+        .args(notify::options::args())
 }
 
 fn parse_timeout(text: &str) -> Result<Duration, String> {
@@ -366,13 +367,16 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
             );
         }
     }
-    let outbox = options::notifier_for(&recipients, "failed checks", transport, config)?;
+    let others = notify::options::channels(m, "httpok")?;
+    let others_too = !others.is_empty();
+    let outbox = options::notifier_for(&recipients, "failed checks", transport, config, others)?;
     let outbox = Arc::new(Mutex::new(outbox));
     let mailer = Mailer {
         recipients,
+        others: others_too,
         outbox: Arc::clone(&outbox),
         key: format!("httpok {}", policy.url),
-        hostname: crate::hostname::short(),
+        hostname: notify::options::hostname(m),
     };
     let mut supervisor = supervisor;
     let mut web = web;
@@ -449,6 +453,8 @@ fn describe(p: &Policy, cores: &Gcore) -> String {
 /// Hands a report to the notifier (the worker thread's side of it).
 struct Mailer {
     recipients: Vec<String>,
+    /// Channels besides mail (`crate::notify::options`) were given.
+    others: bool,
     /// Shared with the listener, which takes it out at shutdown.
     outbox: Arc<Mutex<Option<Notifier>>>,
     /// What flood control counts against: this check.
@@ -459,7 +465,7 @@ struct Mailer {
 
 impl Mailer {
     fn send(&self, report: Report) {
-        if self.recipients.is_empty() {
+        if self.recipients.is_empty() && !self.others {
             return;
         }
         let mail = Notification {
@@ -473,9 +479,15 @@ impl Mailer {
                 std::time::SystemTime::now(),
             )
         };
-        match &*self.outbox.lock().unwrap_or_else(PoisonError::into_inner) {
+        let outbox = self.outbox.lock().unwrap_or_else(PoisonError::into_inner);
+        match &*outbox {
             Some(outbox) => {
-                log::info!("mailing: {}", report.subject);
+                let verb = if self.recipients.is_empty() {
+                    "notifying"
+                } else {
+                    "mailing"
+                };
+                log::info!("{verb}: {}", report.subject);
                 outbox.submit(mail);
             }
             None => log::warn!("shutting down: not mailed: {}", report.subject),

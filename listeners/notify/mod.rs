@@ -33,8 +33,7 @@ use clap::{value_parser, Arg, ArgAction, ArgMatches, Command};
 
 use crate::event::{Event, ProcessState, StateChange};
 use crate::notify::channel::mail::options::{self, DEFAULT_SENDMAIL};
-use crate::notify::channel::mail::MailChannel;
-use crate::notify::{Channel, Kind, Notification, Notifier};
+use crate::notify::{Kind, Notification, Notifier};
 use crate::protocol::Ack;
 use crate::runtime::{self, Listener};
 use crate::select::{self, Selection};
@@ -233,26 +232,7 @@ fn notifier(m: &ArgMatches, about: &str) -> Result<Option<Notifier>, Error> {
         config,
     } = options::per_event_mail(m)?;
     let others = crate::notify::options::channels(m, NAME)?;
-    // Not `options::notifier_for` (yet): it builds a notifier with mail only.
-    let mut channels: Vec<Arc<dyn Channel>> = Vec::new();
-    if !recipients.is_empty() {
-        log::info!(
-            "mailing {} about {about}, via {}",
-            recipients.join(", "),
-            transport.describe()
-        );
-        let mail = MailChannel::new(recipients, config.default_from, transport);
-        channels.push(Arc::new(mail));
-    }
-    for c in &others {
-        log::info!("notifying about {about} via {}", c.describe());
-    }
-    channels.extend(others);
-    if channels.is_empty() {
-        log::warn!("no -m/--email and no other channel: {about} are logged, not sent");
-        return Ok(None);
-    }
-    Notifier::start(channels, config.outbox).map(Some)
+    options::notifier_for(&recipients, about, transport, config, others)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-//! A channel: one way a [`Notification`] leaves the machine (mail today; a webhook, a chat
-//! service, Alertmanager or a command next, issue 12). The outbox carries notifications to
+//! A channel: one way a [`Notification`] leaves the machine: mail, a webhook, a chat service,
+//! Alertmanager or a command (issue 12). The outbox carries notifications to
 //! exactly one channel each; the [`super::Notifier`] fans a listener's notifications out to
 //! one outbox per channel. docs/adding-a-channel.md says how to add one.
 //!
@@ -17,13 +17,23 @@
 //! rendering never waits for a delivery.
 //!
 //! The registry: one `pub mod` line per channel below (one file each, under `channel/`).
-//! The renderers of HTTP channels (`fn(&Notification, &Config) -> HttpPost`, being written
-//! in `src/notify/channels/`) become channels here through one file each, which owns the URL,
-//! the client and the timeout, and maps the `HttpPost` onto a [`Rendered`] (body, headers).
+//! The HTTP channels are one [`http::HttpChannel`] each over their pure renderer in
+//! `src/notify/channels/` (`fn(&Notification, &Config) -> HttpPost`); their files are thin
+//! constructors. `command` runs `sh -c CMD`.
 
+pub mod alertmanager;
+pub mod command;
+pub mod discord;
+pub mod http;
 pub mod mail;
+pub mod ntfy;
+pub mod slack;
+pub mod teams;
+pub mod telegram;
+pub mod webhook;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use super::notification::Notification;
 
@@ -57,6 +67,11 @@ pub enum DeliveryError {
     /// The server is down or slow, the command timed out, a 4xx reply: retry later.
     #[error("{0} (will retry)")]
     Transient(String),
+    /// Transient, and the server said when to come back (HTTP 429 or 503 with
+    /// `Retry-After`): the worker waits at least `after` (at most its longest backoff) before
+    /// the next attempt.
+    #[error("{message} (will retry)")]
+    Later { message: String, after: Duration },
     /// The message itself is refused (a 5xx reply to a recipient, an invalid address): retrying
     /// would fail forever.
     #[error("{0}")]

@@ -1,12 +1,13 @@
 //! The one delivery layer every notifying listener shares (crashmail, crashmailbatch,
-//! fatalmailbatch, crashsms, httpok, memmon; issue 12). docs/mail.md describes it for users,
-//! docs/adding-a-channel.md for whoever adds a channel.
+//! fatalmailbatch, crashsms, httpok, memmon, essential; issue 12). docs/mail.md and
+//! docs/notify.md describe it for users, docs/adding-a-channel.md for whoever adds a channel.
 //!
 //! # Theory of operation
 //! A listener composes a [`Notification`] (what happened, structured, with the subject and
 //! text superlance mailed) and hands it to its [`Notifier`] with [`Notifier::submit`], which
 //! never blocks on delivery: supervisord is waiting for our RESULT. The notifier hands it to
-//! one [`Outbox`] per [`Channel`] (mail today). Each outbox applies flood control, has the
+//! one [`Outbox`] per [`Channel`] (mail, and those of `options`: webhook, chat services,
+//! Alertmanager, a command). Each outbox applies flood control, has the
 //! channel render the notification (cheap, no I/O), writes the rendered payload to its spool
 //! directory first when there is one (so that an acknowledged notification survives a crash),
 //! and queues it for its delivery worker, a thread of its own. The worker renders nothing
@@ -28,9 +29,10 @@
 //! Flood control counts a program once whatever the channels: see `notifier`.
 //!
 //! Modules: `notification` (what a listener says), `channel` (the [`Channel`] trait and one
-//! file per channel: `channel/mail.rs`), `outbox` (queue, worker, retry, spool, flood control,
-//! digests, for one channel), `notifier` (the fan-out to every channel of a listener).
-//! `channels/` (another step of issue 12) holds the HTTP channels' renderers.
+//! file per channel: `channel/mail.rs`, `channel/http.rs` and its presets, `channel/command.rs`),
+//! `channels` (the pure renderers of the HTTP and command channels), `outbox` (queue, worker,
+//! retry, spool, flood control, digests, for one channel), `notifier` (the fan-out to every
+//! channel of a listener), `options` (the channel options every notifying listener shares).
 
 pub mod channel;
 pub mod channels;

@@ -35,6 +35,8 @@ pub struct Request {
     pub body: Vec<u8>,
     /// What the receiver answered: `200`, `429 2`, `hang`.
     pub answered: String,
+    /// When it came: nanoseconds since 1970 (the receiver's clock; its directory's name).
+    pub at_ns: u128,
 }
 
 impl Request {
@@ -180,6 +182,12 @@ fn read(dir: &Path) -> Request {
             .collect(),
         body: file("body"),
         answered: text("answered"),
+        at_ns: dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.split('-').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_default(),
     }
 }
 

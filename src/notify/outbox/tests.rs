@@ -56,6 +56,8 @@ struct Fake {
     /// Refuse for good mails whose summary is this.
     refuse: Option<String>,
     delay: Duration,
+    /// The transient failures say when to come back (a 429's `Retry-After`).
+    retry_after: Option<Duration>,
 }
 
 #[derive(Clone, Default)]
@@ -129,6 +131,12 @@ impl Transport for FakeTransport {
         }
         if f.transient > 0 {
             f.transient -= 1;
+            if let Some(after) = f.retry_after {
+                return Err(DeliveryError::Later {
+                    message: "HTTP 429 Too Many Requests".into(),
+                    after,
+                });
+            }
             return Err(DeliveryError::Transient("connection refused".into()));
         }
         f.delivered.push(mail.clone());
@@ -213,6 +221,33 @@ fn transient_failures_back_off_and_the_head_waits() {
     // b is not tried while a waits: the order is kept.
     assert_eq!(t.attempts(), ["a", "a", "a", "a", "b"]);
     assert_eq!(t.delivered(), ["a", "b"]);
+}
+
+#[test]
+fn retry_after_is_waited_at_least_and_at_most_the_longest_backoff() {
+    // issue 12: 429 and 503 honour Retry-After. The wait is the longer of the backoff and
+    // the server's delay, never longer than the backoff's cap (60 s).
+    let s = Duration::from_secs;
+    for (after, want) in [
+        (s(3), [s(3), s(3), s(4), s(8)]),
+        (s(3600), [s(60), s(60), s(60), s(60)]),
+    ] {
+        let clock = TestClock::new();
+        let t = FakeTransport::with(|f| {
+            f.transient = 4;
+            f.retry_after = Some(after);
+        });
+        let mut outbox = Outbox::manual(t.boxed(), config(None), &clock).unwrap();
+        outbox.submit(mail("a", None));
+        let mut waits = Vec::new();
+        while let Some(until) = outbox.run_pending() {
+            waits.push(until.duration_since(clock.now()));
+            clock.set(until);
+        }
+        assert_eq!(waits, want, "Retry-After {after:?}");
+        assert_eq!(t.attempts(), ["a"; 5]);
+        assert_eq!(t.delivered(), ["a"]);
+    }
 }
 
 #[test]

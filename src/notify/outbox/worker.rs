@@ -140,9 +140,18 @@ impl Worker {
                 log::info!("{} \"{summary}\"{to} via {}{after}", w.sent, sh.describe);
             }
             // The error's own text: a transient one ends "(will retry)".
-            Err(why @ DeliveryError::Transient(_)) => {
+            Err(why @ (DeliveryError::Transient(_) | DeliveryError::Later { .. })) => {
                 cur.failures = cur.failures.saturating_add(1);
-                let delay = self.backoff.delay(cur.failures);
+                let delay = match &why {
+                    // At least what the server asked for (429/503 Retry-After), but never
+                    // longer than the longest backoff: a server asking for a day must not
+                    // silence a channel for a day.
+                    DeliveryError::Later { after, .. } => self
+                        .backoff
+                        .delay(cur.failures)
+                        .max((*after).min(self.backoff.max)),
+                    _ => self.backoff.delay(cur.failures),
+                };
                 cur.next_try = sh.clock.now() + delay;
                 let behind = sh.lock().queue.len();
                 let behind = if behind > 0 {

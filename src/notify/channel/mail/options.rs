@@ -23,6 +23,7 @@ use super::transport::{Credentials, Sendmail, Smtp, SmtpSettings, TlsMode};
 use std::sync::Arc;
 
 use super::{MailChannel, Transport};
+use crate::notify::channel::Channel;
 use crate::notify::notifier::Notifier;
 use crate::notify::outbox::{FloodLimit, OutboxConfig};
 use crate::Error;
@@ -174,25 +175,37 @@ pub fn per_event_mail(m: &ArgMatches) -> Result<PerEventMail, Error> {
     })
 }
 
-/// The notifier of a listener that mails `recipients` about `about` ("restarts"), or `None`
-/// without recipients; either way, what will happen is said in the start-up log.
+/// The notifier of a listener that mails `recipients` about `about` ("restarts") and notifies
+/// through `others` (the channels of `crate::notify::options`), mail first; `None` with
+/// neither. Either way, what will happen is said in the start-up log.
 pub fn notifier_for(
     recipients: &[String],
     about: &str,
     transport: Box<dyn Transport>,
     config: MailConfig,
+    others: Vec<Arc<dyn Channel>>,
 ) -> Result<Option<Notifier>, Error> {
+    let mut channels: Vec<Arc<dyn Channel>> = Vec::with_capacity(others.len() + 1);
     if recipients.is_empty() {
-        log::warn!("no valid -m/--email address: {about} are logged, not mailed");
-        return Ok(None);
+        if others.is_empty() {
+            log::warn!("no valid -m/--email address: {about} are logged, not mailed");
+            return Ok(None);
+        }
+        log::info!("no valid -m/--email address: {about} are not mailed");
+    } else {
+        log::info!(
+            "mailing {} about {about}, via {}",
+            recipients.join(", "),
+            transport.describe()
+        );
+        let mail = MailChannel::new(recipients.to_vec(), config.default_from, transport);
+        channels.push(Arc::new(mail));
     }
-    log::info!(
-        "mailing {} about {about}, via {}",
-        recipients.join(", "),
-        transport.describe()
-    );
-    let channel = MailChannel::new(recipients.to_vec(), config.default_from, transport);
-    Notifier::start(vec![Arc::new(channel)], config.outbox).map(Some)
+    for c in &others {
+        log::info!("notifying about {about} via {}", c.describe());
+    }
+    channels.extend(others);
+    Notifier::start(channels, config.outbox).map(Some)
 }
 
 /// The addresses of a comma-separated list (`-m`, `--toEmail`), blanks trimmed. An invalid
@@ -576,7 +589,7 @@ pub fn parse_host(text: &str) -> Result<HostPort, String> {
 }
 
 /// A positive number of seconds, fractions allowed, at most a day.
-fn parse_seconds(text: &str) -> Result<Duration, String> {
+pub fn parse_seconds(text: &str) -> Result<Duration, String> {
     positive(text, 1.0, 86_400.0, "seconds")
 }
 

@@ -9,7 +9,8 @@
 //! lightly. Only what cannot change while the listener runs is permanent: an SMTP 5xx reply
 //! (RFC 5321 §4.2.1: "do not repeat the exact request"), a sendmail command that is not there.
 
-mod output;
+// The command channel (channel/command.rs) words its output the same way.
+pub(crate) mod output;
 mod sendmail;
 mod smtp;
 

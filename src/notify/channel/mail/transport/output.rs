@@ -5,7 +5,7 @@ const EXCERPT_CHARS: usize = 600;
 
 /// stderr and stdout as one log-friendly line: `stderr: ... | stdout: ...`, empty parts left
 /// out, a lone stderr without its label.
-pub(super) fn describe_output(stdout: &[u8], stderr: &[u8]) -> String {
+pub(crate) fn describe_output(stdout: &[u8], stderr: &[u8]) -> String {
     let out = excerpt(stdout);
     let err = excerpt(stderr);
     match (err.is_empty(), out.is_empty()) {
@@ -17,7 +17,7 @@ pub(super) fn describe_output(stdout: &[u8], stderr: &[u8]) -> String {
 }
 
 /// Bytes as one line of text: lossy UTF-8, lines joined by " / ", cut at [`EXCERPT_CHARS`].
-pub(super) fn excerpt(bytes: &[u8]) -> String {
+pub(crate) fn excerpt(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);
     let joined = text
         .lines()
