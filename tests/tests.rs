@@ -17,6 +17,7 @@ mod logging; // stderr format, --syslog and reconnecting after the syslog socket
 mod mail; // the mail layer's transports against a real SMTP server
 mod malformed; // bad input for every listener: one clear line, exit 1, no hang, nothing on stdout but protocol; odd but well-framed input (not UTF-8, a missing token) accepted with one WARN per kind
 mod memmon; // memmon under a real supervisord: restarts (new pids), mails, faults, http with auth
+mod metrics; // the Prometheus exporter: counters equal supervisord's log, a crash between scrapes counted, promtool, a real Prometheus, garbage connections
 mod oom_score_adj; // the seed listener, over pipes and under a real supervisord
 mod protocol; // framing over pipes: exact bytes, bad input, signals, the len trap, invalid UTF-8 (also under a real supervisord)
 mod rpc; // the supervisord XML-RPC client against a real supervisord: unix socket, inet with auth, faults
