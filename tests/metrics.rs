@@ -257,14 +257,41 @@ fn counters_equal_supervisord_log_and_a_crash_between_scrapes_is_counted() {
 }
 
 #[test]
-fn openmetrics_on_request_and_http_errors() {
+fn openmetrics_on_request_http_errors_and_the_textfile() {
     let port = free_port();
     let sv = Supervisord::start(&format!(
         "{}\n[program:steady]\ncommand=sleep 600\nstartsecs=0\n",
-        listener_section(port)
+        listener_section(port).replace(
+            "--memory\n",
+            "--memory --textfile %(here)s/supervisor.prom\n"
+        )
     ));
     let listener = sv.wait_running("metrics", Duration::from_secs(20));
     sv.wait_running("steady", Duration::from_secs(10));
+    // The textfile (written at start, then on every TICK_5) says steady is RUNNING, and
+    // passes promtool like the HTTP answer.
+    let prom = sv.dir().join("supervisor.prom");
+    let textfile = poll(Duration::from_secs(15), || {
+        let t = std::fs::read_to_string(&prom).ok()?;
+        (sum(
+            &t,
+            "supervisor_process_state",
+            &[("name", "steady"), ("state", "RUNNING")],
+        ) == 1
+            && sum(
+                &t,
+                "supervisor_listener_events_total",
+                &[("event", "TICK_5")],
+            ) >= 1)
+            .then_some(t)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "{} never showed steady RUNNING after a TICK",
+            prom.display()
+        )
+    });
+    promtool_check_metrics(&textfile);
     // Seeded from getAllProcessInfo: steady is RUNNING whether or not its events came first.
     let (code, text) = get(
         port,
@@ -465,4 +492,57 @@ impl Threads for Running {
             .and_then(|v| v.trim().parse().ok())
             .expect("Threads in /proc/<pid>/status")
     }
+}
+
+#[test]
+fn option_errors_and_the_non_loopback_warning() {
+    // A port in use is a clear error at start, before READY.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let mut l = Running::spawn(BIN, &["metrics", "--listen", &format!("127.0.0.1:{port}")]);
+    let f = l.exits_within(pipe::TIMEOUT);
+    assert_eq!(f.code(), 1, "{}", f.stderr);
+    assert!(f.stdout.is_empty(), "{}", pipe::show(&f.stdout));
+    assert!(
+        f.stderr
+            .contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{}",
+        f.stderr
+    );
+    // A user without a password file, and a bad address: usage errors.
+    for args in [
+        &["metrics", "--web-user", "prom"][..],
+        &["metrics", "--listen", "nowhere"],
+    ] {
+        let f = Running::spawn(BIN, args).exits_within(pipe::TIMEOUT);
+        assert_eq!(f.code(), 2, "{args:?}: {}", f.stderr);
+        assert!(f.stdout.is_empty());
+    }
+    // Every address without auth: served, with a warning.
+    let mut l = Running::spawn(BIN, &["metrics", "--listen", "0.0.0.0:0"]);
+    l.expect_stdout(READY);
+    l.expect_stderr("which is not loopback, without authentication");
+    let f = l.finish();
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    // With auth: no warning.
+    let dir = tempdir();
+    let file = dir.path().join("password");
+    std::fs::write(&file, "s3cret\n").expect("write");
+    let mut l = Running::spawn(
+        BIN,
+        &[
+            "metrics",
+            "--listen",
+            "0.0.0.0:0",
+            "--web-user",
+            "prom",
+            "--web-password-file",
+            &file.display().to_string(),
+        ],
+    );
+    l.expect_stdout(READY);
+    l.expect_stderr("(basic auth)");
+    let f = l.finish();
+    assert_eq!(f.code(), 0, "{}", f.stderr);
+    assert!(!f.stderr.contains("not loopback"), "{}", f.stderr);
 }

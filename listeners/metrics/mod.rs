@@ -300,7 +300,7 @@ impl<P: Procfs> Metrics<P> {
 
 impl<P: Procfs> Listener for Metrics<P> {
     fn handle(&mut self, event: &Event) -> Ack {
-        lock(&self.state).apply(event, (self.now)());
+        lock(&self.state).apply(event, self.now);
         if matches!(event, Event::Tick { .. }) {
             self.write_textfile();
         }

@@ -101,9 +101,10 @@ impl State {
         names.get_mut(name)
     }
 
-    /// Count one event and update the gauges it speaks of. `now` is the clock in seconds
-    /// since the epoch (the start time of a program seen entering STARTING).
-    pub fn apply(&mut self, event: &Event, now: i64) {
+    /// Count one event and update the gauges it speaks of. `now` reads the clock in seconds
+    /// since the epoch, for the start time of a program seen entering STARTING (only then:
+    /// the other events need no clock).
+    pub fn apply(&mut self, event: &Event, now: impl FnOnce() -> i64) {
         let name = event_name(event);
         match self.events.get_mut(name.as_ref()) {
             Some(n) => *n += 1,
@@ -123,7 +124,7 @@ impl State {
         }
     }
 
-    fn state_change(&mut self, change: &StateChange, now: i64) {
+    fn state_change(&mut self, change: &StateChange, now: impl FnOnce() -> i64) {
         let Some(p) = self.program(change.process.group, change.process.name) else {
             return;
         };
@@ -143,7 +144,7 @@ impl State {
         match to {
             ProcessState::Starting => {
                 p.starts += 1;
-                p.start_time = Some(now);
+                p.start_time = Some(now());
                 p.pid = 0;
             }
             ProcessState::Running | ProcessState::Stopping => {
@@ -466,7 +467,7 @@ mod tests {
     use crate::event::parse;
 
     fn feed(s: &mut State, name: &str, payload: &str) {
-        s.apply(&parse(name, payload).event, 1_700_000_000);
+        s.apply(&parse(name, payload).event, || 1_700_000_000);
     }
 
     fn crash_loop(s: &mut State) {
