@@ -100,7 +100,7 @@ fn promtool_check_metrics(text: &str) {
 fn listener_section(port: u16) -> String {
     format!(
         "[eventlistener:metrics]\ncommand=metrics --listen 127.0.0.1:{port} --memory\n\
-         events=PROCESS_STATE,SUPERVISOR_STATE_CHANGE,TICK_5\nstartsecs=0\nbuffer_size=1000\n"
+         events=PROCESS_STATE,SUPERVISOR_STATE_CHANGE,PROCESS_GROUP,TICK_5\nstartsecs=0\nbuffer_size=1000\n"
     )
 }
 
@@ -320,6 +320,18 @@ fn openmetrics_on_request_http_errors_and_the_textfile() {
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
     assert!(out.starts_with("HTTP/1.1 405 "), "{out}");
+    // `supervisorctl remove`: the group's series end.
+    sv.ctl(&["stop", "steady"]);
+    sv.ctl(&["remove", "steady"]);
+    let gone = poll(Duration::from_secs(10), || {
+        let t = scrape(port);
+        (!t.contains("name=\"steady\"")).then_some(t)
+    });
+    assert!(
+        gone.is_some(),
+        "steady still listed after remove:\n{}",
+        scrape(port)
+    );
     sv.assert_listener_up("metrics", listener);
 }
 

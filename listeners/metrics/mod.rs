@@ -55,9 +55,9 @@ pub fn command() -> Command {
     Command::new("metrics")
         .about("Export supervisord's process states and every state change as Prometheus metrics (HTTP /metrics and/or a node_exporter textfile)")
         .after_help(
-            "Subscribe the pool to PROCESS_STATE, SUPERVISOR_STATE_CHANGE and TICK_5 (for --textfile), with room for bursts:\n\n  \
+            "Subscribe the pool to PROCESS_STATE, SUPERVISOR_STATE_CHANGE, PROCESS_GROUP and TICK_5 (for --textfile), with room for bursts:\n\n  \
              [eventlistener:metrics]\n  command=superlance metrics --memory\n  \
-             events=PROCESS_STATE,SUPERVISOR_STATE_CHANGE,TICK_5\n  buffer_size=100",
+             events=PROCESS_STATE,SUPERVISOR_STATE_CHANGE,PROCESS_GROUP,TICK_5\n  buffer_size=100",
         )
         .arg(
             Arg::new("listen")
@@ -322,6 +322,65 @@ mod tests {
         assert_eq!(parse_listen("[::1]:80").unwrap().to_string(), "[::1]:80");
         assert!(parse_listen("nonsense").is_err());
         assert!(parse_listen("127.0.0.1:99999").is_err());
+    }
+
+    /// A fake /proc: 10 has children 11 and 12 (12 gone meanwhile), 20 has none.
+    struct Table;
+    impl Procfs for Table {
+        fn parent(&self, _: u32) -> std::io::Result<u32> {
+            Ok(1)
+        }
+        fn tree(&self) -> std::io::Result<crate::procs::ProcessTree> {
+            Ok(crate::procs::ProcessTree::from_pairs([
+                (10, 1),
+                (11, 10),
+                (12, 10),
+                (20, 1),
+            ]))
+        }
+        fn rss(&self, pid: u32) -> std::io::Result<u64> {
+            match pid {
+                10 => Ok(1000),
+                11 => Ok(200),
+                20 => Ok(7),
+                _ => Err(std::io::ErrorKind::NotFound.into()),
+            }
+        }
+        fn oom_score_adj(&self, _: u32) -> std::io::Result<i32> {
+            Ok(0)
+        }
+        fn set_oom_score_adj(&self, _: u32, _: i32) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn memory_is_read_at_render_time_with_or_without_children() {
+        let state = Arc::new(Mutex::new(State::new(0)));
+        for (name, pid) in [("a", 10), ("b", 20), ("gone", 30)] {
+            let payload = format!("processname:{name} groupname:g from_state:STARTING pid:{pid}");
+            lock(&state).apply(
+                &crate::event::parse("PROCESS_STATE_RUNNING", &payload).event,
+                || 0,
+            );
+        }
+        let line = |memory, name: &str| {
+            let e = Exposition {
+                state: Arc::clone(&state),
+                memory,
+                procs: Table,
+            };
+            let text = e.render(Format::Text);
+            let prefix =
+                format!("supervisor_process_resident_memory_bytes{{group=\"g\",name=\"{name}\"}} ");
+            text.lines()
+                .find_map(|l| l.strip_prefix(&prefix).map(str::to_owned))
+        };
+        assert_eq!(line(Memory::Main, "a").as_deref(), Some("1000"));
+        assert_eq!(line(Memory::WithChildren, "a").as_deref(), Some("1200"));
+        assert_eq!(line(Memory::WithChildren, "b").as_deref(), Some("7"));
+        assert_eq!(line(Memory::Main, "gone"), None);
+        assert_eq!(line(Memory::Off, "a"), None);
     }
 
     #[test]

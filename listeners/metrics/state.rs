@@ -120,6 +120,11 @@ impl State {
                     SupervisorState::Stopping => "STOPPING",
                 })
             }
+            // `supervisorctl remove` or `update`: the group's series end (a FATAL gauge of a
+            // program that no longer exists would alert forever).
+            Event::ProcessGroupRemoved { group } => {
+                self.programs.remove(*group);
+            }
             _ => {}
         }
     }
@@ -597,6 +602,22 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_removed_group_is_forgotten() {
+        let mut s = State::new(0);
+        crash_loop(&mut s);
+        feed(
+            &mut s,
+            "PROCESS_STATE_STARTING",
+            "processname:b groupname:other from_state:STOPPED tries:0",
+        );
+        feed(&mut s, "PROCESS_GROUP_REMOVED", "groupname:web\n");
+        assert!(!s.programs.contains_key("web"));
+        assert!(s.programs.contains_key("other"));
+        assert!(!render(&s, None, Format::Text).contains("name=\"web\""));
+        assert_eq!(s.events["PROCESS_GROUP_REMOVED"], 1);
     }
 
     #[test]
