@@ -286,8 +286,32 @@ fn serve(mut stream: TcpStream, render: &Render, auth: Option<&Auth>) -> io::Res
     // Half-close, then let the client read the rest: closing with unread request bytes would
     // make the kernel send a reset that may destroy the answer in flight.
     let _ = stream.shutdown(std::net::Shutdown::Write);
+    drain(&mut stream);
     Ok(())
 }
+
+/// Read and drop what the client still sends (the rest of an oversized head, a body), for
+/// at most [`DRAIN`] and [`MAX_DRAIN`] bytes, so that closing does not reset the connection
+/// before the client has read our answer.
+fn drain(stream: &mut TcpStream) {
+    let deadline = Instant::now() + DRAIN;
+    let mut sink = [0u8; 4096];
+    let mut total = 0;
+    while total < MAX_DRAIN {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        match stream.read(&mut sink) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => total += n,
+        }
+    }
+}
+
+/// How long, and how much, [`drain`] reads after the answer.
+const DRAIN: Duration = Duration::from_millis(200);
+const MAX_DRAIN: usize = 64 * 1024;
 
 /// The answer to a well-read head: (format, body, HEAD request) or a status.
 fn route(
