@@ -558,3 +558,67 @@ fn option_errors_and_the_non_loopback_warning() {
     assert_eq!(f.code(), 0, "{}", f.stderr);
     assert!(!f.stderr.contains("not loopback"), "{}", f.stderr);
 }
+
+#[test]
+fn gauges_are_seeded_from_supervisord_and_no_counter_is_invented() {
+    // Subscribed to TICK_5 only: whatever the gauges say about steady comes from the seed
+    // (getAllProcessInfo, getState), not from its events.
+    let port = free_port();
+    let sv = Supervisord::start(&format!(
+        "[program:steady]\ncommand=sleep 600\nstartsecs=0\npriority=1\n\n\
+         [eventlistener:metrics]\ncommand=metrics --listen 127.0.0.1:{port}\nevents=TICK_5\n\
+         startsecs=0\nautostart=false\n"
+    ));
+    let pid = sv.wait_running("steady", Duration::from_secs(10));
+    sv.ctl(&["start", "metrics"]);
+    let listener = sv.wait_running("metrics", Duration::from_secs(20));
+    let text = scrape(port);
+    assert_eq!(
+        sum(
+            &text,
+            "supervisor_process_state",
+            &[("name", "steady"), ("state", "RUNNING")]
+        ),
+        1,
+        "{text}"
+    );
+    assert_eq!(
+        sum(&text, "supervisor_process_pid", &[("name", "steady")]),
+        u64::from(pid)
+    );
+    assert!(
+        sum(
+            &text,
+            "supervisor_process_start_time_seconds",
+            &[("name", "steady")]
+        ) > 1_700_000_000
+    );
+    assert_eq!(
+        sum(
+            &text,
+            "supervisor_process_starts_total",
+            &[("name", "steady")]
+        ),
+        0
+    );
+    assert_eq!(
+        sum(&text, "supervisor_process_transitions_total", &[]),
+        0,
+        "{text}"
+    );
+    assert!(
+        text.contains("supervisor_supervisord_state{state=\"RUNNING\"} 1\n"),
+        "{text}"
+    );
+    // The listener's own process is seeded too (it was STARTING or RUNNING when it asked).
+    assert!(
+        text.contains("supervisor_process_pid{group=\"metrics\",name=\"metrics\"}"),
+        "{text}"
+    );
+    sv.wait_stderr_line(
+        "metrics",
+        &["start-up:", "processes known from supervisord"],
+        Duration::from_secs(5),
+    );
+    sv.assert_listener_up("metrics", listener);
+}
