@@ -12,6 +12,7 @@ pub mod essential;
 pub mod fatalmailbatch;
 pub mod httpok;
 pub mod memmon;
+pub mod metrics;
 pub mod notify;
 pub mod oom_score_adj;
 
@@ -24,6 +25,7 @@ pub const LISTENERS: &[Entry] = &[
     Entry { name: "fatalmailbatch", command: fatalmailbatch::command, superlance_longs: fatalmailbatch::SUPERLANCE_LONGS, run: fatalmailbatch::run },
     Entry { name: "httpok", command: httpok::command, superlance_longs: httpok::SUPERLANCE_LONGS, run: httpok::run },
     Entry { name: "memmon", command: memmon::command, superlance_longs: memmon::SUPERLANCE_LONGS, run: memmon::run },
+    Entry { name: "metrics", command: metrics::command, superlance_longs: metrics::SUPERLANCE_LONGS, run: metrics::run },
     Entry { name: "notify", command: notify::command, superlance_longs: notify::SUPERLANCE_LONGS, run: notify::run },
     Entry { name: "oom_score_adj", command: oom_score_adj::command, superlance_longs: oom_score_adj::SUPERLANCE_LONGS, run: oom_score_adj::run },
 ];

@@ -278,7 +278,7 @@ const KNOWN: [&str; 20] = [
     "PROCESS_GROUP_REMOVED",
 ];
 
-fn parse<'a>(name: &'a str, payload: &'a str) -> Parsed<'a> {
+pub(crate) fn parse<'a>(name: &'a str, payload: &'a str) -> Parsed<'a> {
     let (line, data) = match payload.split_once('\n') {
         Some((t, d)) => (t, d),
         None => (payload, ""),

@@ -51,7 +51,7 @@ fn list_prints_one_listener_per_line() {
     assert_eq!(
         show(&f.stdout),
         show(
-            b"crashmail\ncrashmailbatch\ncrashsms\nessential\nfatalmailbatch\nhttpok\nmemmon\nnotify\noom_score_adj\n"
+            b"crashmail\ncrashmailbatch\ncrashsms\nessential\nfatalmailbatch\nhttpok\nmemmon\nmetrics\nnotify\noom_score_adj\n"
         )
     );
     assert_eq!(f.stderr, "");
@@ -242,6 +242,7 @@ fn install_creates_hard_links_and_can_run_again() {
             "fatalmailbatch",
             "httpok",
             "memmon",
+            "metrics",
             "notify",
             "oom_score_adj"
         ],

@@ -35,6 +35,7 @@ fn argv(name: &str) -> Vec<&'static str> {
         "essential" => vec!["-p", "web"],
         "httpok" => vec!["-p", "web", "http://127.0.0.1:9/"],
         "memmon" => vec!["-a", "1GB"],
+        "metrics" => vec!["--listen", "127.0.0.1:0"],
         "notify" => vec!["-e", "FATAL,EXITED", "-a", "--tail", "5"],
         "oom_score_adj" => vec!["-a", "-s", "500"],
         other => panic!("listener {other}: add the options it needs to tests/malformed.rs argv()"),

@@ -17,6 +17,7 @@ mod logging; // stderr format, --syslog and reconnecting after the syslog socket
 mod mail; // the mail layer's transports against a real SMTP server
 mod malformed; // bad input for every listener: one clear line, exit 1, no hang, nothing on stdout but protocol; odd but well-framed input (not UTF-8, a missing token) accepted with one WARN per kind
 mod memmon; // memmon under a real supervisord: restarts (new pids), mails, faults, http with auth
+mod metrics; // the Prometheus exporter: counters equal supervisord's log, a crash between scrapes counted, promtool, a real Prometheus, garbage connections
 mod notify; // the channels beyond mail end to end: each preset's request shape, retries, Retry-After, a permanent 4xx, a hanging receiver, kill -9 with a spool, a dead channel beside a live one, Alertmanager, --command, secrets kept out of the log
 mod notify_listener; // the notify listener under a real supervisord: FATAL in a template's words, --unexpected-only, --tail's exit status and stderr lines, one resolve; over pipes: an RPC failure costs the context, not the mail
 mod oom_score_adj; // the seed listener, over pipes and under a real supervisord

@@ -28,6 +28,9 @@
 //!
 //! - issue #5: memmon's tick at 500 supervised programs, against supervisord's own answer
 //!   (tests/bench/memmon.rs; `BENCH_ONLY=memmon` runs only that).
+//! - issue 14: `superlance metrics` fed RUNNING events beside the floor, and one scrape at 500
+//!   programs (tests/bench/metrics.rs; `BENCH_ONLY=metrics` runs the floor, the non-matching
+//!   row, the metrics row and the scrape rows only).
 //! - `BENCH_ONLY=soak`: instead of all the above, one million events through each listener
 //!   with its memory sampled (issue #7; tests/bench/soak.rs).
 //!
@@ -40,6 +43,7 @@
 //! <repo>/.venv/bin/python), BENCH_LOG_DIR (keep the listeners' logs there, one file per row).
 
 mod memmon;
+mod metrics;
 mod soak;
 
 use std::fs::{self, File};
@@ -175,6 +179,9 @@ enum Kind {
     /// memmon or httpok fed TICK_5: each handed to its background worker (checks against an
     /// absent supervisord, so they fail fast and are coalesced while one runs).
     WorkerTick,
+    /// metrics (issue 14) fed RUNNING events: each counted (a transition, the state, the pid)
+    /// under the mutex its HTTP server shares.
+    Metrics,
 }
 
 impl Kind {
@@ -191,15 +198,19 @@ impl Kind {
             Kind::BatchCollect => "batch-collect",
             Kind::WorkerQuiet => "worker-quiet",
             Kind::WorkerTick => "worker-tick",
+            Kind::Metrics => "metrics",
         }
     }
 
     /// The event this variant is fed.
     fn shape(self) -> Shape {
         match self {
-            Kind::Floor | Kind::NoMatch | Kind::Action | Kind::Python | Kind::WorkerQuiet => {
-                Shape::Running
-            }
+            Kind::Floor
+            | Kind::NoMatch
+            | Kind::Action
+            | Kind::Python
+            | Kind::WorkerQuiet
+            | Kind::Metrics => Shape::Running,
             Kind::NoMail | Kind::BatchQuiet => Shape::Exited { expected: true },
             Kind::CrashSendmail | Kind::CrashSmtp | Kind::BatchCollect => {
                 Shape::Exited { expected: false }
@@ -1425,10 +1436,23 @@ fn bench() -> Result<(), String> {
             });
         }
     }
+    // Issue 14: the metrics listener, on a port of its own choosing.
+    variants.push(Variant {
+        kind: Kind::Metrics,
+        label: "superlance metrics --listen 127.0.0.1:0: RUNNING events (counted)",
+        program: superlance.clone(),
+        args: args(&["metrics", "--listen", "127.0.0.1:0"]),
+        env: Vec::new(),
+    });
+    // BENCH_ONLY=metrics: the floor, the non-matching row and metrics, then the scrape rows.
+    let only_metrics = std::env::var("BENCH_ONLY").as_deref() == Ok("metrics");
+    if only_metrics {
+        variants.retain(|v| matches!(v.kind, Kind::Floor | Kind::NoMatch | Kind::Metrics));
+    }
     let counts: Vec<u64> = variants
         .iter()
         .map(|v| match v.kind {
-            Kind::Floor | Kind::NoMatch => events,
+            Kind::Floor | Kind::NoMatch | Kind::Metrics => events,
             Kind::Action | Kind::Python => slow_events,
             Kind::NoMail | Kind::CrashSendmail | Kind::CrashSmtp => crash_events,
             Kind::BatchQuiet | Kind::BatchCollect | Kind::WorkerQuiet | Kind::WorkerTick => {
@@ -1628,9 +1652,11 @@ fn bench() -> Result<(), String> {
         ),
     );
     // Both superlance rows, both measures: the worst counts.
-    let worst = tally[1..3]
+    let worst = variants
         .iter()
-        .map(|t| t.hwm_kib.max(t.maxrss_kib))
+        .zip(&tally)
+        .filter(|(v, _)| matches!(v.kind, Kind::NoMatch | Kind::Action))
+        .map(|(_, t)| t.hwm_kib.max(t.maxrss_kib))
         .max()
         .unwrap_or(0);
     verdict(
@@ -1641,6 +1667,48 @@ fn bench() -> Result<(), String> {
             mib(floor.hwm_kib)
         ),
     );
+    // issue 14: the metrics row against the same floor, and its memory.
+    if let Some(i) = variants.iter().position(|v| v.kind == Kind::Metrics) {
+        let m = &tally[i];
+        let parts: Vec<(f64, String)> = placements
+            .iter()
+            .enumerate()
+            .map(|(pi, p)| {
+                let ratio = median(&m.ratio[pi]);
+                let text = format!(
+                    "{} {ratio:.2}x ({:.0}/s vs {:.0}/s)",
+                    p.name(),
+                    median(&m.events_per_s[pi]),
+                    median(&floor.events_per_s[pi])
+                );
+                (ratio, text)
+            })
+            .collect();
+        verdict(
+            parts.iter().all(|(r, _)| *r >= TARGET_RATIO),
+            &format!(
+                "metrics events path >= {TARGET_RATIO}x the floor's, in every placement: {}",
+                parts
+                    .iter()
+                    .map(|(_, t)| t.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        );
+        let peak = m.hwm_kib.max(m.maxrss_kib);
+        verdict(
+            mib(peak) <= TARGET_RSS_MIB,
+            &format!(
+                "metrics peak RSS <= {TARGET_RSS_MIB} MiB on the events path: {:.2} MiB (floor {:.2} MiB)",
+                mib(peak),
+                mib(floor.hwm_kib)
+            ),
+        );
+    }
+    if only_metrics {
+        drop(sleeper);
+        return metrics::bench(&superlance).map(|_| ());
+    }
     // issue #3: every crash row, in every placement.
     let nomail = variants.iter().position(|v| v.kind == Kind::NoMail);
     let mut met = true;
@@ -1672,6 +1740,9 @@ fn bench() -> Result<(), String> {
         ),
     );
     drop(sleeper);
+    if let Err(e) = metrics::bench(&superlance) {
+        println!("metrics scrape rows: {e}");
+    }
     if let Err(e) = memmon::bench() {
         println!("memmon rows: {e}");
     }
