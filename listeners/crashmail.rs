@@ -11,7 +11,7 @@ use clap::{Arg, ArgMatches, Command};
 use std::time::SystemTime;
 
 use crate::event::{Event, ProcessState, StateChange};
-use crate::notify::channel::mail::options::{self, DEFAULT_SENDMAIL};
+use crate::notify::channel::mail::options;
 use crate::notify::{self, Notification, Notifier};
 use crate::protocol::Ack;
 use crate::runtime::{self, Listener};
@@ -50,20 +50,10 @@ pub fn command() -> Command {
                 .help("A prefix for the mail subject: '<STRING>: <program> crashed at <time>'"),
         )
         .arg(
-            Arg::new(options::SENDMAIL_PROGRAM)
-                .short('s')
-                .long("sendmail_program")
-                .value_name("COMMAND")
-                .help(format!(
-                    "The command that sends a mail given on stdin with its headers [default: {DEFAULT_SENDMAIL}]; ignored with --smtp-host"
-                )),
+            options::sendmail_program_arg(),
         )
         .arg(
-            Arg::new(options::EMAIL)
-                .short('m')
-                .long("email")
-                .value_name("ADDRESS")
-                .help("Mail this address (several: comma-separated); without it nothing is mailed"),
+            options::email_arg("Mail this address (several: comma-separated); without it nothing is mailed"),
         )
         .args(options::args())
         .args(notify::options::args())

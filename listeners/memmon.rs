@@ -25,7 +25,7 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 
 use crate::background::Background;
 use crate::event::{Event, ProcessState};
-use crate::notify::channel::mail::options::{self, DEFAULT_SENDMAIL};
+use crate::notify::channel::mail::options;
 use crate::notify::{self, Kind, Notification, Notifier};
 use crate::procs::{self, Proc, Procfs};
 use crate::protocol::Ack;
@@ -38,8 +38,6 @@ const PROGRAM: &str = "program";
 const GROUP: &str = "group";
 const ANY: &str = "any";
 const CUMULATIVE: &str = "cumulative";
-const SENDMAIL: &str = options::SENDMAIL_PROGRAM;
-const EMAIL: &str = options::EMAIL;
 const UPTIME: &str = "uptime";
 const NAME: &str = "name";
 
@@ -107,21 +105,10 @@ pub fn command() -> Command {
                 .help("Count a process's RSS together with all its descendants'"),
         )
         .arg(
-            Arg::new(SENDMAIL)
-                .short('s')
-                .long("sendmail_program")
-                .alias("sendmail")
-                .value_name("COMMAND")
-                .help(format!(
-                    "The command that sends a mail given on stdin with its headers [default: {DEFAULT_SENDMAIL}]; ignored with --smtp-host"
-                )),
+            options::sendmail_program_arg().alias("sendmail"),
         )
         .arg(
-            Arg::new(EMAIL)
-                .short('m')
-                .long("email")
-                .value_name("ADDRESS")
-                .help("Mail this address (several: comma-separated) when a process is restarted or cannot be"),
+            options::email_arg("Mail this address (several: comma-separated) when a process is restarted or cannot be"),
         )
         .arg(
             Arg::new(UPTIME)
@@ -686,7 +673,7 @@ mod tests {
         assert_eq!(programs[0].spec, Spec::parse("foo:bar").unwrap());
         assert_eq!(programs[0].size, 1 << 20);
         assert_eq!(
-            m.get_one::<String>(SENDMAIL).map(String::as_str),
+            m.get_one::<String>(options::SENDMAIL_PROGRAM).map(String::as_str),
             Some("cat")
         );
         assert_eq!(

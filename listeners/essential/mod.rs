@@ -32,7 +32,7 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 
 use crate::event::{Event, ProcessState, StateChange, SupervisorState};
 use crate::notify;
-use crate::notify::channel::mail::options::{self, DEFAULT_SENDMAIL};
+use crate::notify::channel::mail::options;
 use crate::protocol::Ack;
 use crate::rpc::{self, RpcError};
 use crate::runtime::{self, Listener};
@@ -107,20 +107,10 @@ pub fn command() -> Command {
                 ),
         )
         .arg(
-            Arg::new(options::EMAIL)
-                .short('m')
-                .long("email")
-                .value_name("ADDRESS")
-                .help("Mail this address (several: comma-separated) before shutting down; without it nothing is mailed"),
+            options::email_arg("Mail this address (several: comma-separated) before shutting down; without it nothing is mailed"),
         )
         .arg(
-            Arg::new(options::SENDMAIL_PROGRAM)
-                .short('s')
-                .long("sendmail_program")
-                .value_name("COMMAND")
-                .help(format!(
-                    "The command that sends a mail given on stdin with its headers [default: {DEFAULT_SENDMAIL}]; ignored with --smtp-host"
-                )),
+            options::sendmail_program_arg(),
         )
         .args(options::args())
         .args(notify::options::args())

@@ -37,7 +37,7 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 use crate::background::{Background, Requested};
 use crate::event::Event;
 use crate::http::{Address, HttpError, Url};
-use crate::notify::channel::mail::options::{self, DEFAULT_SENDMAIL};
+use crate::notify::channel::mail::options;
 use crate::notify::{self, Kind, Notification, Notifier};
 use crate::protocol::Ack;
 use crate::rpc;
@@ -71,8 +71,6 @@ const NOT_EAGER: &str = "not-eager";
 const NAME: &str = "name";
 const CA_FILE: &str = "ca-file";
 const RESTART_ON_TLS_ERROR: &str = "restart-on-tls-error";
-const SENDMAIL: &str = options::SENDMAIL_PROGRAM;
-const EMAIL: &str = options::EMAIL;
 
 /// The long options superlance's httpok knew (its getopt list, httpok.py `main`): a unique
 /// prefix of one of these still means it (src/legacy_argv.rs). Frozen: never add ours.
@@ -167,26 +165,11 @@ pub fn command() -> Command {
                 .value_name("TEXT")
                 .help("Text the response body must contain"),
         )
-        .arg(
-            Arg::new(SENDMAIL)
-                .short('s')
-                .long("sendmail_program")
-                .value_name("COMMAND")
-                .help(format!(
-                    "The command that sends a mail given on stdin with its headers [default: \
-                     {DEFAULT_SENDMAIL}]; ignored with --smtp-host"
-                )),
-        )
-        .arg(
-            Arg::new(EMAIL)
-                .short('m')
-                .long("email")
-                .value_name("ADDRESS")
-                .help(
-                    "Mail what was done to this address (several: comma-separated); without \
+        .arg(options::sendmail_program_arg())
+        .arg(options::email_arg(
+            "Mail what was done to this address (several: comma-separated); without \
                      it nothing is mailed",
-                ),
-        )
+        ))
         .arg(
             Arg::new(EAGER)
                 .short('e')

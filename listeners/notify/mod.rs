@@ -32,7 +32,7 @@ use std::time::{Duration, SystemTime};
 use clap::{value_parser, Arg, ArgAction, ArgMatches, Command};
 
 use crate::event::{Event, ProcessState, StateChange};
-use crate::notify::channel::mail::options::{self, DEFAULT_SENDMAIL};
+use crate::notify::channel::mail::options;
 use crate::notify::{Kind, Notification, Notifier};
 use crate::protocol::Ack;
 use crate::runtime::{self, Listener};
@@ -146,20 +146,10 @@ pub fn command() -> Command {
                 .help("Do not notify when a program reported FATAL, BACKOFF, UNKNOWN or unexpectedly EXITED is RUNNING again"),
         )
         .arg(
-            Arg::new(options::SENDMAIL_PROGRAM)
-                .short('s')
-                .long("sendmail_program")
-                .value_name("COMMAND")
-                .help(format!(
-                    "The command that sends a mail given on stdin with its headers [default: {DEFAULT_SENDMAIL}]; ignored with --smtp-host"
-                )),
+            options::sendmail_program_arg(),
         )
         .arg(
-            Arg::new(options::EMAIL)
-                .short('m')
-                .long("email")
-                .value_name("ADDRESS")
-                .help("Mail this address (several: comma-separated)"),
+            options::email_arg("Mail this address (several: comma-separated)"),
         )
         .args(options::args())
         .args(crate::notify::options::args())

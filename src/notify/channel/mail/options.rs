@@ -136,9 +136,30 @@ pub fn args() -> Vec<Arg> {
 }
 
 /// superlance's `-s/--sendmail_program` and `-m/--email`, as crashmail, httpok and memmon
-/// name them (each declares the `Arg`s with its own help; these are their ids).
+/// name them (and the listeners that mail per event like them); these are their ids.
 pub const SENDMAIL_PROGRAM: &str = "sendmail_program";
 pub const EMAIL: &str = "email";
+
+/// `-s/--sendmail_program COMMAND`: one definition for every listener that has it.
+pub fn sendmail_program_arg() -> Arg {
+    Arg::new(SENDMAIL_PROGRAM)
+        .short('s')
+        .long("sendmail_program")
+        .value_name("COMMAND")
+        .help(format!(
+            "The command that sends a mail given on stdin with its headers [default: \
+             {DEFAULT_SENDMAIL}]; ignored with --smtp-host"
+        ))
+}
+
+/// `-m/--email ADDRESS`, with the listener's own words for what it mails and when.
+pub fn email_arg(help: &'static str) -> Arg {
+    Arg::new(EMAIL)
+        .short('m')
+        .long("email")
+        .value_name("ADDRESS")
+        .help(help)
+}
 
 /// What the shared options build besides the transport: the sender and the outbox settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
