@@ -673,7 +673,8 @@ mod tests {
         assert_eq!(programs[0].spec, Spec::parse("foo:bar").unwrap());
         assert_eq!(programs[0].size, 1 << 20);
         assert_eq!(
-            m.get_one::<String>(options::SENDMAIL_PROGRAM).map(String::as_str),
+            m.get_one::<String>(options::SENDMAIL_PROGRAM)
+                .map(String::as_str),
             Some("cat")
         );
         assert_eq!(
