@@ -359,6 +359,7 @@ fn prepare(
             closed: false,
             worker_done: false,
             changes: 0,
+            worker_idle: false,
         }),
         changed: Condvar::new(),
         clock,

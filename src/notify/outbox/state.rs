@@ -46,6 +46,10 @@ pub(super) struct State {
     pub worker_done: bool,
     /// Bumped on each change, so that the worker never sleeps through one.
     pub changes: u64,
+    /// The worker waits for work (nothing in hand, nothing queued): only then must a new
+    /// entry wake it. A worker waiting to retry the head wakes at its own time; waking it on
+    /// every enqueue cost a context switch per event while a channel was down.
+    pub worker_idle: bool,
 }
 
 impl State {
@@ -163,7 +167,9 @@ impl Shared {
         }
         let merging = st.queue.push(entry);
         st.changes += 1;
-        self.changed.notify_all();
+        if st.worker_idle {
+            self.changed.notify_all();
+        }
         drop(st);
         if merging {
             let w = self.words;

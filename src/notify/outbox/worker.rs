@@ -65,6 +65,7 @@ impl Worker {
         if st.closed {
             return Step::Done;
         }
+        st.worker_idle = false;
         let stopping = st.deadline.is_some();
         let ended = st
             .flood
@@ -92,10 +93,13 @@ impl Worker {
                     Step::Again
                 }
                 None if stopping => Step::Done,
-                None => Step::Wait {
-                    until: next_end,
-                    seen: st.changes,
-                },
+                None => {
+                    st.worker_idle = true;
+                    Step::Wait {
+                        until: next_end,
+                        seen: st.changes,
+                    }
+                }
             };
         };
         if next_try > now {
