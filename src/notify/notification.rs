@@ -184,21 +184,9 @@ mod tests {
     #[test]
     fn namespec_and_summary() {
         let mut n = Notification {
-            kind: Kind::Event,
-            listener: "crashmail".into(),
-            hostname: "host1".into(),
-            event: Some("PROCESS_STATE_EXITED".into()),
-            group: Some("web".into()),
-            program: Some("web_01".into()),
-            from_state: Some("RUNNING".into()),
-            to_state: Some("EXITED".into()),
-            pid: Some(4242),
-            expected: Some(false),
-            time: SystemTime::UNIX_EPOCH,
-            subject: None,
             text: "first line\nsecond".into(),
-            extra: vec![],
-            key: Some("web:web_01".into()),
+            ..Notification::new(Kind::Event, "crashmail", "host1", SystemTime::UNIX_EPOCH)
+                .with_namespec("web:web_01")
         };
         assert_eq!(n.namespec().as_deref(), Some("web:web_01"));
         assert_eq!(n.summary(), "first line");

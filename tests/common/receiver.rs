@@ -7,12 +7,10 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
 use std::time::Duration;
 
-use tempfile::TempDir;
-
-use super::{fixture_server, poll, tempdir, venv_bin};
+use super::fixture_server::FixtureProcess;
+use super::poll;
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/notify/receiver.py")
@@ -20,9 +18,7 @@ fn fixture() -> PathBuf {
 
 /// A running receiver; killed on drop.
 pub struct Receiver {
-    dir: TempDir,
-    port: u16,
-    child: Option<Child>,
+    process: FixtureProcess,
 }
 
 /// One request as the receiver got it.
@@ -56,21 +52,19 @@ impl Request {
 impl Receiver {
     pub fn start() -> Receiver {
         let mut r = Receiver {
-            dir: tempdir(),
-            port: 0,
-            child: None,
+            process: FixtureProcess::new("receiver"),
         };
         r.launch();
         r
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.process.port()
     }
 
     /// `http://127.0.0.1:<port><path>`.
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        format!("http://127.0.0.1:{}{path}", self.process.port())
     }
 
     /// How to answer every request from now on (after those given to [`Receiver::then`]):
@@ -86,15 +80,15 @@ impl Receiver {
     }
 
     fn write(&self, name: &str, text: &str) {
-        let tmp = self.dir.path().join(format!("{name}.tmp"));
+        let tmp = self.process.dir().join(format!("{name}.tmp"));
         fs::write(&tmp, text).unwrap_or_else(|e| panic!("cannot write {name}: {e}"));
-        fs::rename(&tmp, self.dir.path().join(name))
+        fs::rename(&tmp, self.process.dir().join(name))
             .unwrap_or_else(|e| panic!("cannot rename {name}: {e}"));
     }
 
     /// Every request so far, in arrival order.
     pub fn requests(&self) -> Vec<Request> {
-        let Ok(dir) = fs::read_dir(self.dir.path().join("requests")) else {
+        let Ok(dir) = fs::read_dir(self.process.dir().join("requests")) else {
             return Vec::new();
         };
         let mut dirs: Vec<PathBuf> = dir.filter_map(|e| e.ok().map(|e| e.path())).collect();
@@ -120,15 +114,12 @@ impl Receiver {
     }
 
     pub fn log(&self) -> String {
-        fs::read_to_string(self.dir.path().join("receiver.log")).unwrap_or_default()
+        self.process.log()
     }
 
     /// Kill it: connections are refused until [`Receiver::restart`].
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.process.stop();
     }
 
     /// Start it again on the same port; requests received before are kept.
@@ -138,34 +129,7 @@ impl Receiver {
     }
 
     fn launch(&mut self) {
-        let dir = self.dir.path();
-        let mut cmd = Command::new(venv_bin("python"));
-        cmd.arg(fixture())
-            .arg("--dir")
-            .arg(dir)
-            .arg("--port")
-            .arg(self.port.to_string());
-        let (child, port) = fixture_server::launch(
-            cmd,
-            &dir.join("receiver.log"),
-            &dir.join("ready"),
-            "receiver.py",
-        );
-        assert!(
-            self.port == 0 || self.port == port,
-            "receiver restarted on another port"
-        );
-        self.port = port;
-        self.child = Some(child);
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("---- receiver (port {}) ----\n{}", self.port, self.log());
-        }
-        self.stop();
+        self.process.start(&fixture(), |_| {});
     }
 }
 

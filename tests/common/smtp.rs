@@ -13,12 +13,11 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::Duration;
 
-use tempfile::TempDir;
-
-use super::{fixture_server, poll, run, tempdir, venv_bin, wait_until};
+use super::fixture_server::FixtureProcess;
+use super::{poll, run, venv_bin, wait_until};
 
 /// The fixtures: smtpd.py and sendmail.py.
 fn fixture(name: &str) -> PathBuf {
@@ -91,15 +90,13 @@ impl Builder {
     }
 
     pub fn start(self) -> SmtpServer {
-        let dir = tempdir();
+        let process = FixtureProcess::new("smtpd");
         let ca_file = match self.tls {
             ServerTls::None => None,
-            ServerTls::Starttls | ServerTls::Implicit => Some(make_certificates(dir.path())),
+            ServerTls::Starttls | ServerTls::Implicit => Some(make_certificates(process.dir())),
         };
         let mut server = SmtpServer {
-            dir,
-            port: 0,
-            child: None,
+            process,
             options: self,
             ca_file,
         };
@@ -185,9 +182,7 @@ fn make_certificates(dir: &Path) -> PathBuf {
 
 /// A running aiosmtpd on 127.0.0.1; killed on drop.
 pub struct SmtpServer {
-    dir: TempDir,
-    port: u16,
-    child: Option<Child>,
+    process: FixtureProcess,
     options: Builder,
     ca_file: Option<PathBuf>,
 }
@@ -204,12 +199,12 @@ impl SmtpServer {
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.process.port()
     }
 
     /// `127.0.0.1:<port>`, for `--smtp-host`.
     pub fn host_port(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("127.0.0.1:{}", self.process.port())
     }
 
     /// The CA certificate that signed the server's (STARTTLS and implicit TLS servers only).
@@ -225,19 +220,19 @@ impl SmtpServer {
             "{} {} --port {} -t -i",
             venv_bin("python").display(),
             fixture("sendmail.py").display(),
-            self.port
+            self.process.port()
         )
     }
 
     /// The directory a mail appears in (one subdirectory per mail) once its DATA is answered:
     /// a program can look at it, e.g. to show that a mail came before its SIGTERM.
     pub fn mails_dir(&self) -> PathBuf {
-        self.dir.path().join("mails")
+        self.process.dir().join("mails")
     }
 
     /// The mails that have arrived so far, in arrival order.
     pub fn mails(&self) -> Vec<ReceivedMail> {
-        let Ok(dir) = fs::read_dir(self.dir.path().join("mails")) else {
+        let Ok(dir) = fs::read_dir(self.process.dir().join("mails")) else {
             return Vec::new();
         };
         let mut dirs: Vec<PathBuf> = dir.filter_map(|e| e.ok().map(|e| e.path())).collect();
@@ -266,15 +261,12 @@ impl SmtpServer {
 
     /// What the server wrote to stdout and stderr (aiosmtpd logs little; tracebacks land here).
     pub fn log(&self) -> String {
-        fs::read_to_string(self.dir.path().join("smtpd.log")).unwrap_or_default()
+        self.process.log()
     }
 
     /// Kill the server: connections are refused until [`SmtpServer::restart`].
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.process.stop();
     }
 
     /// Start the server again on the same port (stopping it first if it runs); mails received
@@ -285,62 +277,35 @@ impl SmtpServer {
     }
 
     fn launch(&mut self) {
-        let dir = self.dir.path();
-        let mut cmd = Command::new(venv_bin("python"));
-        cmd.arg(fixture("smtpd.py"))
-            .arg("--dir")
-            .arg(dir)
-            .arg("--port")
-            .arg(self.port.to_string());
-        let o = &self.options;
-        let pair = |cmd: &mut Command, flag: &str| {
-            cmd.arg(flag)
-                .arg(dir.join("server.pem"))
-                .arg(dir.join("server.key"));
-        };
-        match o.tls {
-            ServerTls::None => {}
-            ServerTls::Starttls => pair(&mut cmd, "--starttls"),
-            ServerTls::Implicit => pair(&mut cmd, "--tls"),
-        }
-        if let Some((user, password)) = &o.auth {
-            cmd.arg("--auth").arg(format!("{user}:{password}"));
-        }
-        for m in &o.auth_exclude {
-            cmd.arg("--auth-exclude").arg(m);
-        }
-        if let Some(delay) = o.delay {
-            cmd.arg("--delay").arg(delay.as_secs_f64().to_string());
-        }
-        if o.reject_recipients {
-            cmd.arg("--reject-recipients");
-        }
-        if o.silent {
-            cmd.arg("--silent");
-        }
-        let (child, port) =
-            fixture_server::launch(cmd, &dir.join("smtpd.log"), &dir.join("ready"), "smtpd.py");
-        assert!(
-            self.port == 0 || self.port == port,
-            "smtpd.py restarted on port {port} instead of {}",
-            self.port
-        );
-        self.port = port;
-        self.child = Some(child);
-    }
-}
-
-impl Drop for SmtpServer {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!(
-                "---- smtpd in {} (port {}) ----\n{}",
-                self.dir.path().display(),
-                self.port,
-                self.log()
-            );
-        }
-        self.stop();
+        let dir = self.process.dir().to_owned();
+        let o = self.options.clone();
+        self.process.start(&fixture("smtpd.py"), |cmd| {
+            let pair = |cmd: &mut Command, flag: &str| {
+                cmd.arg(flag)
+                    .arg(dir.join("server.pem"))
+                    .arg(dir.join("server.key"));
+            };
+            match o.tls {
+                ServerTls::None => {}
+                ServerTls::Starttls => pair(cmd, "--starttls"),
+                ServerTls::Implicit => pair(cmd, "--tls"),
+            }
+            if let Some((user, password)) = &o.auth {
+                cmd.arg("--auth").arg(format!("{user}:{password}"));
+            }
+            for m in &o.auth_exclude {
+                cmd.arg("--auth-exclude").arg(m);
+            }
+            if let Some(delay) = o.delay {
+                cmd.arg("--delay").arg(delay.as_secs_f64().to_string());
+            }
+            if o.reject_recipients {
+                cmd.arg("--reject-recipients");
+            }
+            if o.silent {
+                cmd.arg("--silent");
+            }
+        });
     }
 }
 
