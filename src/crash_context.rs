@@ -10,8 +10,69 @@
 //! The exit status is only known until supervisord starts the program again: its `spawn()`
 //! resets it. A pid other than the one that exited means that has happened, and the status
 //! is then said to be unknown rather than a misleading 0.
+//!
+//! Every listener that reports a process takes the one `--tail N` option ([`tail_arg`]) and
+//! gathers the one way ([`from_supervisord`], a client of its own with a short timeout), off
+//! the protocol loop: notify, crashmail and the batch mailers through the [`worker`] thread;
+//! memmon, httpok and essential on the thread that already does their slow work, just before
+//! they restart the program or shut supervisord down.
+//!
+//! Modules: `worker` (the thread that gathers in order, and [`worker::Delivery`]).
+
+pub mod worker;
+
+use std::time::Duration;
+
+use clap::{value_parser, Arg, ArgMatches};
 
 use crate::rpc::{self, FaultCode, ProcessInfo, RpcError};
+
+/// The option's id and long name (no letter: superlance's letters are taken differently in
+/// each tool).
+pub const TAIL: &str = "tail";
+
+/// One crash context's XML-RPC calls, at most each: a context that needs longer is worth less
+/// than the notification it delays.
+pub const RPC_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `--tail N`: one definition for every listener that reports a process; `what` says which
+/// notifications get the lines ("the crash mail", "each restart's notification").
+pub fn tail_arg(what: &str) -> Arg {
+    Arg::new(TAIL)
+        .long(TAIL)
+        .value_name("N")
+        .value_parser(value_parser!(u16).range(0..=1000))
+        .help(format!(
+            "Add the exit status and the last N lines of the program's stderr log (stdout with \
+             redirect_stderr) to {what}, asked of supervisord over XML-RPC; 0: the exit status \
+             only. Without an answer the notification goes out saying why"
+        ))
+}
+
+/// `--tail`'s N, if given.
+pub fn tail_lines(m: &ArgMatches) -> Option<usize> {
+    m.try_get_one::<u16>(TAIL)
+        .ok()
+        .flatten()
+        .map(|n| usize::from(*n))
+}
+
+/// The crash context of a process (`group:name`, the pid that stopped, if known): lines to add.
+pub type Gather = Box<dyn FnMut(&str, Option<u32>) -> Vec<String> + Send>;
+
+/// The crash context of one process, from the supervisord we run under (`SUPERVISOR_SERVER_URL`),
+/// each call bounded by [`RPC_TIMEOUT`]; a client that cannot be made says why in the lines,
+/// as [`gather`] does for a failed call.
+pub fn from_supervisord(lines: usize) -> Gather {
+    let mut client = rpc::Client::from_env().map(|c| c.with_timeout(RPC_TIMEOUT));
+    if let Err(e) = &client {
+        log::warn!("--tail: {e}; notifications go out without crash context");
+    }
+    Box::new(move |namespec, pid| match &mut client {
+        Ok(c) => gather(c, namespec, pid, lines),
+        Err(e) => vec![format!("Crash context unavailable: {e}")],
+    })
+}
 
 /// How much of the log end is asked for: enough for a few dozen long lines, small enough to
 /// keep a crash storm cheap.
