@@ -568,4 +568,30 @@ pub(crate) mod tests {
             .iter()
             .all(|t| t.contains("Crash context skipped: the listener is stopping.")));
     }
+
+    #[test]
+    fn context_gathered_ahead_goes_with_the_next_notification() {
+        let rec = Arc::new(Recorder::default());
+        let gather: Gather = Box::new(|namespec, pid| vec![format!("ctx {namespec} {pid:?}")]);
+        let mut w = TailWorker::start(rec.clone(), gather, 10).unwrap();
+        let c = |namespec: &str, pid| Context {
+            namespec: namespec.into(),
+            pid,
+        };
+        w.gather_ahead(c("g:a", Some(7)));
+        w.gather_ahead(c("g:b", None));
+        let mut batch = job("batch", false);
+        batch.n.extra.push("own line".into());
+        w.push(batch);
+        w.push(job("next", false));
+        w.shutdown(Duration::from_secs(1));
+        assert_eq!(
+            rec.texts(),
+            [
+                "batch [\"Crash context of g:a (pid 7):\", \"ctx g:a Some(7)\", \
+                 \"Crash context of g:b:\", \"ctx g:b None\", \"own line\"]",
+                "next []"
+            ]
+        );
+    }
 }
