@@ -31,6 +31,10 @@ use crate::rpc::{self, FaultCode, ProcessInfo, RpcError};
 /// each tool).
 pub const TAIL: &str = "tail";
 
+/// Processes whose context one notification carries, at most (a batch, httpok's `-a`): a crash
+/// storm must not make a mail of megabytes.
+pub const MAX_PROGRAMS: usize = 10;
+
 /// One crash context's XML-RPC calls, at most each: a context that needs longer is worth less
 /// than the notification it delays.
 pub const RPC_TIMEOUT: Duration = Duration::from_secs(5);

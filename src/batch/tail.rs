@@ -15,12 +15,10 @@ use super::Sink;
 use crate::crash_context::worker::{
     Context, Job, Out, TailWorker, TAIL_QUEUE, TAIL_SHUTDOWN_GRACE,
 };
+use crate::crash_context::MAX_PROGRAMS;
 use crate::event::StateChange;
 use crate::notify::{Notification, Notifier};
 use crate::Error;
-
-/// Programs whose context one batch carries, at most.
-pub const MAX_PROGRAMS: usize = 10;
 
 /// The batch sink with `--tail`: the notifier behind the crash-context worker.
 pub struct WithContext {
