@@ -249,7 +249,6 @@ pub fn run(kind: &'static Kind, m: &ArgMatches) -> Result<(), Error> {
         // superlance applied --tls only with a user and a password (B15).
         starttls: m.get_flag(TLS),
     };
-    let (transport, config) = options::from_matches(m, legacy)?;
     let interval = m
         .get_one::<Duration>(INTERVAL)
         .copied()
@@ -281,11 +280,14 @@ pub fn run(kind: &'static Kind, m: &ArgMatches) -> Result<(), Error> {
             selection.describe(),
             minutes(interval)
         );
+        // No recipient: no transport is built (nor a word said about one).
+        let config = options::without_mail(m, "-t/--toEmail", None)?;
         for c in &others {
             log::info!("notifying about {} via {}", kind.what, c.describe());
         }
         tail::sink(Notifier::start(others, config.outbox)?, tail)?
     } else {
+        let (transport, config) = options::from_matches(m, legacy)?;
         log::info!(
             "collecting {} of {} and mailing them to {} every {}, via {}",
             kind.what,
