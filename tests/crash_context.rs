@@ -66,11 +66,12 @@ fn smtp(server: &SmtpServer) -> String {
     )
 }
 
-/// The body's lines after superlance's text and the blank line under it.
+/// The body's lines after superlance's text and the blank line under it (the last blank line:
+/// httpok's action log has some of its own; the context has none).
 fn context_of(mail: &ReceivedMail) -> Vec<String> {
     let body = mail.body.trim_end();
     let (_, context) = body
-        .split_once("\n\n")
+        .rsplit_once("\n\n")
         .unwrap_or_else(|| panic!("no blank line, so no context, in: {body}"));
     context.lines().map(str::to_owned).collect()
 }
@@ -259,4 +260,65 @@ fn listeners_given_only_a_channel_never_mention_sendmail() {
         );
         assert!(stderr.contains("via webhook"), "{argv:?}: {stderr}");
     }
+}
+
+#[test]
+fn httpok_tail_mails_what_the_process_wrote_before_its_restart() {
+    // The stderr tail before the restart is what matters (issue 12): read before httpok
+    // restarts the process. Fails if the restart's mail lacks it, or shows the new run's.
+    let server = SmtpServer::start();
+    let port = common::free_port();
+    let sv = Supervisord::config(
+        &[
+            "[program:hung]\n\
+             command=sh %(here)s/hung.sh\n\
+             autostart=false\n\
+             startsecs=0\n"
+                .to_owned(),
+            listener(
+                "httpok",
+                &format!(
+                    "-p hung -t 1 --tail 2 {} http://127.0.0.1:{port}/health",
+                    smtp(&server)
+                ),
+                "TICK_5",
+                "",
+            ),
+        ]
+        .join("\n"),
+    )
+    .file(
+        "hung.sh",
+        "echo \"run $$ says 1\" >&2\necho \"run $$ says 2\" >&2\nexec sleep 1000\n",
+    )
+    .start();
+    let pid = sv.wait_running("httpok", START);
+    sv.ctl(&["start", "hung"]);
+    let first = sv.wait_running("hung", START);
+    // A TICK may come before hung is started: that check restarts nothing.
+    let mail = common::poll(ARRIVE, || {
+        server
+            .mails()
+            .into_iter()
+            .find(|m| m.body.contains("hung restarted"))
+    })
+    .unwrap_or_else(|| panic!("no restart mailed: {:#?}", server.mails()));
+    let context = context_of(&mail);
+    assert_eq!(
+        context[0],
+        format!("hung (pid {first}) before the restart:")
+    );
+    assert!(
+        context[1].starts_with("Last 2 lines of stderr ("),
+        "{context:#?}"
+    );
+    assert_eq!(
+        context[2..],
+        [
+            format!("| run {first} says 1"),
+            format!("| run {first} says 2")
+        ],
+        "{context:#?}"
+    );
+    sv.assert_listener_up("httpok", pid);
 }
