@@ -99,7 +99,7 @@ pub struct Job {
 /// What the worker does next: a notification to send (after its context, if any), or a
 /// context to gather for the next notification (a batch's).
 enum Task {
-    Send(Job),
+    Send(Box<Job>),
     Ahead(Context),
 }
 
@@ -175,7 +175,7 @@ impl TailWorker {
                             sh.lock().held.extend(lines);
                             continue;
                         }
-                        Task::Send(job) => job,
+                        Task::Send(job) => *job,
                     };
                     if let Some(c) = context {
                         if in_time {
@@ -205,7 +205,7 @@ impl TailWorker {
 
     /// Queue `job`; never waits. A full queue sends it on at once, without context.
     pub fn push(&self, job: Job) {
-        if let Some(job) = self.queue(Task::Send(job)) {
+        if let Some(job) = self.queue(Task::Send(Box::new(job))) {
             self.overflow(job);
         }
     }
@@ -254,9 +254,10 @@ impl TailWorker {
 
     /// A notification the full queue had no room for: sent at once, without its context.
     fn overflow(&self, task: Task) {
-        let Task::Send(Job { mut n, context }) = task else {
+        let Task::Send(job) = task else {
             return;
         };
+        let Job { mut n, context } = *job;
         if context.is_some() {
             n.extra.push(self.skipped());
         }
@@ -289,7 +290,8 @@ impl TailWorker {
                 for task in tasks {
                     match task {
                         Task::Ahead(c) => q.held.extend([c.heading(), STOPPING.into()]),
-                        Task::Send(Job { mut n, context }) => {
+                        Task::Send(job) => {
+                            let Job { mut n, context } = *job;
                             if context.is_some() {
                                 n.extra.push(STOPPING.into());
                             }
