@@ -150,7 +150,15 @@ pub fn gather(
     };
     let mut out = Vec::new();
     let restarted = info.pid != 0 && pid.is_some_and(|p| p != info.pid);
-    if restarted {
+    // supervisord keeps no status of a run that ended before `startsecs` (BACKOFF, then
+    // FATAL): it sets this spawn error and reports the status as 0.
+    let too_quickly = info.spawnerr.starts_with("Exited too quickly");
+    if too_quickly && info.pid == 0 {
+        out.push(
+            "Exit status: not kept by supervisord (it exited too quickly, within startsecs)"
+                .to_owned(),
+        );
+    } else if restarted {
         out.push(format!(
             "Exit status: unknown (supervisord has started it again, pid {})",
             info.pid
@@ -159,7 +167,7 @@ pub fn gather(
         out.push(format!("Exit status: {}", info.exitstatus));
     }
     // supervisord also notes an unexpected exit there ("Bad exit code 3"): said above.
-    if !info.spawnerr.is_empty() && !info.spawnerr.starts_with("Bad exit code") {
+    if !info.spawnerr.is_empty() && !info.spawnerr.starts_with("Bad exit code") && !too_quickly {
         out.push(format!("Spawn error: {}", info.spawnerr));
     }
     if lines == 0 {
@@ -373,5 +381,27 @@ mod tests {
         // A window cut mid-line drops the partial first line.
         let full = format!("{}\nlast\n", "y".repeat(TAIL_BYTES));
         assert_eq!(last_lines(&full, 5), ["last"]);
+    }
+
+    #[test]
+    fn a_run_that_ended_within_startsecs_has_no_status_to_tell() {
+        // supervisord 4.3.0 process.py: exitstatus None, reported as 0, and this spawnerr.
+        let mut info = exited(0);
+        info.statename = "FATAL".into();
+        info.spawnerr = "Exited too quickly (process log may have details)".into();
+        let mut f = Fake {
+            info: Ok(info),
+            tail: Ok("cannot open db.conf\n".into()),
+            asked: vec![],
+        };
+        let lines = gather(&mut f, "backend:db", None, 1);
+        assert_eq!(
+            lines,
+            [
+                "Exit status: not kept by supervisord (it exited too quickly, within startsecs)",
+                "Last 1 lines of stderr (/var/log/web-stderr.log):",
+                "| cannot open db.conf"
+            ]
+        );
     }
 }
