@@ -2,7 +2,9 @@
 //! sees it under a real supervisord 4.3.0: the mail that arrives at a real SMTP server
 //! (`common::smtp`) and the webhook JSON at a real HTTP receiver (`common::receiver`) carry the
 //! program's exit status and its last stderr lines; with supervisord unreachable the mail
-//! still arrives, saying why the context is missing. Also (issue 12, channel-only listeners):
+//! still arrives, saying why the context is missing; a batch carries the context of its crash;
+//! memmon's and httpok's restart mails carry what the process wrote before the restart. Also
+//! (issue 12, channel-only listeners):
 //! a listener given channels and no mail recipient says nothing about sendmail.
 //!
 //! The notify listener's own `--tail` tests are in tests/notify_listener.rs.
@@ -321,4 +323,71 @@ fn httpok_tail_mails_what_the_process_wrote_before_its_restart() {
         "{context:#?}"
     );
     sv.assert_listener_up("httpok", pid);
+}
+
+#[test]
+fn memmon_tail_mails_what_the_process_wrote_before_its_restart() {
+    // The stderr tail before the restart (issue 12): fails if the restart's mail lacks the
+    // lines the old run wrote, or shows the new run's.
+    let server = SmtpServer::start();
+    let sv = Supervisord::config(
+        &[
+            "[program:hog]\n\
+             command=sh %(here)s/hog.sh\n\
+             autostart=false\n\
+             startsecs=0\n"
+                .to_owned(),
+            listener(
+                "memmon",
+                &format!("-p hog=60MB --tail 2 {}", smtp(&server)),
+                "TICK_5",
+                "",
+            ),
+        ]
+        .join("\n"),
+    )
+    .file("grow.py", include_str!("fixtures/memmon/grow.py"))
+    .file(
+        "hog.sh",
+        "echo \"run $$ says 1\" >&2\necho \"run $$ says 2\" >&2\n\
+         exec python3 \"$(dirname \"$0\")/grow.py\" 150\n",
+    )
+    .start();
+    let pid = sv.wait_running("memmon", START);
+    sv.ctl(&["start", "hog"]);
+    let first = sv.wait_running("hog", START);
+    let mail = common::poll(Duration::from_secs(40), || {
+        server
+            .mails()
+            .into_iter()
+            .find(|m| m.header("Subject") == Some("memmon: process hog:hog restarted"))
+    })
+    .unwrap_or_else(|| {
+        let got: Vec<String> = server
+            .mails()
+            .iter()
+            .map(|m| format!("{:?}: {}", m.header("Subject"), m.body))
+            .collect();
+        panic!("no restart mailed: {got:#?}")
+    });
+    assert!(
+        mail.body
+            .starts_with("memmon.py restarted the process named hog:hog at "),
+        "{}",
+        mail.body
+    );
+    let context = context_of(&mail);
+    assert!(
+        context[0].starts_with("Last 2 lines of stderr ("),
+        "{context:#?}"
+    );
+    assert_eq!(
+        context[1..],
+        [
+            format!("| run {first} says 1"),
+            format!("| run {first} says 2")
+        ],
+        "{context:#?}"
+    );
+    sv.assert_listener_up("memmon", pid);
 }
