@@ -3,7 +3,8 @@
 //! (`common::smtp`) and the webhook JSON at a real HTTP receiver (`common::receiver`) carry the
 //! program's exit status and its last stderr lines; with supervisord unreachable the mail
 //! still arrives, saying why the context is missing; a batch carries the context of its crash;
-//! memmon's and httpok's restart mails carry what the process wrote before the restart. Also
+//! memmon's and httpok's restart mails carry what the process wrote before the restart, and
+//! essential's notification what it knew before the shutdown. Also
 //! (issue 12, channel-only listeners):
 //! a listener given channels and no mail recipient says nothing about sendmail.
 //!
@@ -390,4 +391,47 @@ fn memmon_tail_mails_what_the_process_wrote_before_its_restart() {
         "{context:#?}"
     );
     sv.assert_listener_up("memmon", pid);
+}
+
+#[test]
+fn essential_tail_notifies_the_exit_status_and_stderr_before_the_shutdown() {
+    // essential asks before supervisord is shut down (it answers nothing after): fails if the
+    // webhook lacks exit status 3 or the last stderr lines, or supervisord stays up.
+    let receiver = Receiver::start();
+    let mut sv = Supervisord::config(
+        &[
+            TALKER.to_owned(),
+            listener(
+                "essential",
+                &format!(
+                    "-p talker --on EXITED --tail 3 --webhook {}",
+                    receiver.url("/hook")
+                ),
+                "PROCESS_STATE,SUPERVISOR_STATE_CHANGE",
+                "buffer_size=100\n",
+            ),
+        ]
+        .join("\n"),
+    )
+    .file("talker.sh", TALKER_SH)
+    .start();
+    sv.wait_running("essential", START);
+    sv.ctl(&["start", "talker"]);
+    let got = receiver.wait_for(1, ARRIVE);
+    let body: Value = serde_json::from_slice(&got[0].body)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", got[0].text()));
+    let n = &body["notifications"][0];
+    assert_eq!(body["listener"], "essential", "{body:#}");
+    assert_eq!(n["program"], "talker", "{body:#}");
+    let extra: Vec<String> = n["extra"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no extra: {body:#}"))
+        .iter()
+        .map(|l| l.as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_exit_3_and_the_last_3_lines(&extra);
+    assert!(
+        sv.wait_exit(ARRIVE).is_some(),
+        "supervisord was not shut down"
+    );
 }

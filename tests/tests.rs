@@ -4,7 +4,7 @@
 
 mod common; // shared helpers: the binary, temp dirs, /proc, a real supervisord; common::pipe drives the binary over pipes
 mod compat; // superlance command lines start (issue 16): repeated options (last wins, WARN), abbreviated long options, ignored operands
-mod crash_context; // --tail on the listeners that report a process: exit status and stderr lines in the mail and the webhook JSON, a mail saying why when supervisord is unreachable, a batch's context; memmon's and httpok's restart mails with what the process wrote before the restart; channel-only listeners never mention sendmail
+mod crash_context; // --tail on the listeners that report a process: exit status and stderr lines in the mail and the webhook JSON, a mail saying why when supervisord is unreachable, a batch's context; memmon's and httpok's restart mails with what the process wrote before the restart, essential's before the shutdown; channel-only listeners never mention sendmail
 mod crashmail; // crashmail end to end: mails that arrive at a real SMTP server
 mod crashmailbatch; // the batch mailer: batches at a real SMTP server, every crash once; the TICK clock
 mod crashsms; // short batched lines for SMS gateways, via sendmail and SMTP
