@@ -128,8 +128,8 @@ pub fn command() -> Command {
                 .value_name("NAME")
                 .help("Name this memmon in mail subjects: 'memmon [NAME]: ...'"),
         )
-        .arg(crate::crash_context::tail_arg(
-            "the restart notification, read just before the restart",
+        .arg(crate::crash_context::tail_before_restart_arg(
+            "the restart notification",
         ))
         .args(options::args())
         .args(notify::options::args())

@@ -40,17 +40,31 @@ pub const MAX_PROGRAMS: usize = 10;
 pub const RPC_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `--tail N`: one definition for every listener that reports a process; `what` says which
-/// notifications get the lines ("the crash mail", "each restart's notification").
+/// notifications get the lines ("the crash mail").
 pub fn tail_arg(what: &str) -> Arg {
+    tail(format!(
+        "Add the exit status and the last N lines of the program's stderr log (stdout with \
+         redirect_stderr) to {what}, asked of supervisord over XML-RPC; 0: the exit status \
+         only. Without an answer the notification goes out saying why"
+    ))
+}
+
+/// `--tail N` for a listener that restarts running processes (memmon, httpok): no exit status
+/// to tell, the lines are read before the restart.
+pub fn tail_before_restart_arg(what: &str) -> Arg {
+    tail(format!(
+        "Add the last N lines of the process's stderr log (stdout with redirect_stderr), read \
+         just before it is restarted, to {what}, asked of supervisord over XML-RPC. Without \
+         an answer the notification goes out saying why"
+    ))
+}
+
+fn tail(help: String) -> Arg {
     Arg::new(TAIL)
         .long(TAIL)
         .value_name("N")
         .value_parser(value_parser!(u16).range(0..=1000))
-        .help(format!(
-            "Add the exit status and the last N lines of the program's stderr log (stdout with \
-             redirect_stderr) to {what}, asked of supervisord over XML-RPC; 0: the exit status \
-             only. Without an answer the notification goes out saying why"
-        ))
+        .help(help)
 }
 
 /// `--tail`'s N, if given.

@@ -219,9 +219,8 @@ pub fn command() -> Command {
                 .value_parser(parse_url)
                 .help("The http:// or https:// URL to GET; the last argument"),
         )
-        .arg(crate::crash_context::tail_arg(
-            "the notification of a restart, read just before it, for each process restarted \
-             (at most 10)",
+        .arg(crate::crash_context::tail_before_restart_arg(
+            "the notification, for each process restarted (at most 10)",
         ))
         .args(options::args())
         .args(notify::options::args())
