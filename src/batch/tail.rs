@@ -105,6 +105,11 @@ fn lock(unsent: &Mutex<Unsent>) -> MutexGuard<'_, Unsent> {
 
 /// Where the worker hands a batch: to the notifier, keeping the notes of the lines no batch
 /// it took holds yet. Locks the notifier, then `unsent`, as [`WithContext::line`] does.
+///
+/// Batches are taken in the order they were queued. The one exception is a worker queue full
+/// of jobs (100: supervisord not answering for minutes), where a batch goes out at once and
+/// overtakes those queued: the accounting may then forget the notes of a waiting batch, which
+/// is still sent, but not recovered if the listener is killed before.
 struct BatchOut {
     out: Arc<Out>,
     unsent: Arc<Mutex<Unsent>>,
