@@ -5,14 +5,19 @@
 //! parsed them and mailed every crash anyway); without `-m` nothing is mailed and the start-up
 //! log says so (superlance piped a mail `To: None`); mail goes through the shared mail layer,
 //! so SMTP works too (superlance #28) and delivery never blocks supervisord.
+//!
+//! `--tail N` (issue 12) adds the exit status and the last N stderr lines under superlance's
+//! body, gathered over XML-RPC by the crash-context worker (src/crash_context/worker.rs), so
+//! that supervisord never waits for a call; without it the mail is superlance's, byte for byte.
 
 use clap::{Arg, ArgMatches, Command};
 
 use std::time::SystemTime;
 
+use crate::crash_context::{self, worker::Context, worker::Delivery};
 use crate::event::{Event, ProcessState, StateChange};
 use crate::notify::channel::mail::options;
-use crate::notify::{self, Notification, Notifier};
+use crate::notify::{self, Notification};
 use crate::protocol::Ack;
 use crate::runtime::{self, Listener};
 use crate::select::{self, Selection};
@@ -55,6 +60,7 @@ pub fn command() -> Command {
         .arg(
             options::email_arg("Mail this address (several: comma-separated); without it nothing is mailed"),
         )
+        .arg(crash_context::tail_arg("the crash mail (and every channel's message)"))
         .args(options::args())
         .args(notify::options::args())
 }
@@ -81,6 +87,10 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
     );
     let others = notify::options::channels(m, "crashmail")?;
     let notifier = options::notifier_for(&recipients, &about, transport, config, others)?;
+    let tail = crash_context::tail_lines(m);
+    if let (Some(n), Some(_)) = (tail, &notifier) {
+        log::info!("with the exit status and the last {n} lines of stderr (--tail)");
+    }
     let mut listener = Crashmail {
         selection: if selection.is_empty() {
             Selection::any()
@@ -94,7 +104,7 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
         } else {
             "mailing"
         },
-        notifier,
+        delivery: Delivery::start(notifier, tail)?,
     };
     runtime::run(&mut listener)
 }
@@ -107,7 +117,8 @@ pub struct Crashmail {
     /// The log's word for handing a crash over: `mailing` with `-m`, else `notifying` (other
     /// channels only).
     verb: &'static str,
-    notifier: Option<Notifier>,
+    /// The notifier, behind the crash-context worker with `--tail`.
+    delivery: Delivery,
 }
 
 impl Crashmail {
@@ -144,29 +155,30 @@ impl Listener for Crashmail {
             return Ack::Ok;
         }
         let n = self.compose(exit, &crate::time::asctime(), SystemTime::now());
-        match &self.notifier {
-            Some(notifier) => {
-                log::info!(
-                    "{}: unexpected exit, {}: {}",
-                    exit.process.namespec(),
-                    self.verb,
-                    n.subject.as_deref().unwrap_or("")
-                );
-                notifier.submit(n);
-            }
-            None => log::info!(
+        if self.delivery.sends() {
+            log::info!(
+                "{}: unexpected exit, {}: {}",
+                exit.process.namespec(),
+                self.verb,
+                n.subject.as_deref().unwrap_or("")
+            );
+            let context = Context {
+                namespec: exit.process.namespec(),
+                pid: exit.pid,
+            };
+            self.delivery.send(n, Some(context));
+        } else {
+            log::info!(
                 "{}: unexpected exit (not mailed: no -m/--email): {}",
                 exit.process.namespec(),
                 n.text
-            ),
+            );
         }
         Ack::Ok
     }
 
     fn shutdown(&mut self) {
-        if let Some(notifier) = self.notifier.as_mut() {
-            notifier.shutdown();
-        }
+        self.delivery.shutdown();
     }
 }
 
@@ -184,7 +196,7 @@ mod tests {
             prefix: prefix.map(str::to_owned),
             hostname: "host1".into(),
             verb: "mailing",
-            notifier: None,
+            delivery: Delivery::Log,
         }
     }
 
@@ -248,5 +260,27 @@ mod tests {
             Ack::Ok
         );
         assert_eq!(l.handle(&Event::Tick { period: 5, when: 0 }), Ack::Ok);
+    }
+
+    #[test]
+    fn with_tail_the_crash_s_context_follows_superlance_s_text() {
+        use crate::crash_context::worker::tests::Recorder;
+        use crate::crash_context::worker::TailWorker;
+        use std::sync::Arc;
+        let rec = Arc::new(Recorder::default());
+        let gather: crate::crash_context::Gather =
+            Box::new(|namespec, pid| vec![format!("Exit status: 3 ({namespec} {pid:?})")]);
+        let mut l = listener(&[], true, None);
+        l.delivery = Delivery::Tail(TailWorker::start(rec.clone(), gather, 10).unwrap());
+        l.handle(&Event::ProcessState(exited("web", "web_01", true)));
+        l.handle(&Event::ProcessState(exited("web", "web_01", false)));
+        l.shutdown();
+        assert_eq!(
+            rec.texts(),
+            [
+                "Process web_01 in group web exited unexpectedly (pid 4242) from state RUNNING \
+              [\"Exit status: 3 (web:web_01 Some(4242))\"]"
+            ]
+        );
     }
 }

@@ -16,6 +16,9 @@
 //! The protocol loop only hands the tick to a [`Background`] worker: the RPC calls and the
 //! restarts (each waits for supervisord) never keep supervisord waiting for our answer
 //! (superlance #41, #55). Ticks that come while a check runs are coalesced.
+//!
+//! `--tail N` (issue 12): the last N stderr lines of a process, read on that worker just before
+//! it is restarted (what it wrote while growing is what matters), go under the restart's text.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -125,6 +128,9 @@ pub fn command() -> Command {
                 .value_name("NAME")
                 .help("Name this memmon in mail subjects: 'memmon [NAME]: ...'"),
         )
+        .arg(crate::crash_context::tail_before_restart_arg(
+            "the restart notification",
+        ))
         .args(options::args())
         .args(notify::options::args())
 }
@@ -272,6 +278,8 @@ pub struct Memmon {
     pub uptime_limit: u64,
     /// memmon's own (group, name).
     pub own: Option<(String, String)>,
+    /// `--tail`: the crash context of a process about to be restarted, for its notification.
+    pub context: Option<crate::crash_context::Gather>,
     /// Event-listener pools' processes (`group:name`), and the processes they were found
     /// among: asked again when those change.
     pools: Option<(Vec<String>, HashSet<String>)>,
@@ -311,6 +319,7 @@ impl Memmon {
             name,
             uptime_limit,
             own,
+            context: None,
             pools: None,
             unreachable: false,
         }
@@ -430,12 +439,13 @@ impl Memmon {
         }
     }
 
-    fn mail(&self, pname: &str, subject: String, body: String) {
+    fn mail(&self, pname: &str, subject: String, body: String, extra: Vec<String>) {
         if let Some(notify) = &self.notify {
             notify(
                 Notification {
                     subject: Some(subject),
                     text: body,
+                    extra,
                     key: Some(pname.to_owned()),
                     ..Notification::new(Kind::Event, "memmon", &self.hostname, SystemTime::now())
                 }
@@ -447,7 +457,7 @@ impl Memmon {
     /// Restart `pname` through supervisord. False if it could not be done (said in the log
     /// and, with -m, by mail).
     fn restart(&mut self, pname: &str, rss: u64, limit: u64, rule: &str) -> bool {
-        let uptime = match self.rpc.get_process_info(pname) {
+        let (uptime, pid) = match self.rpc.get_process_info(pname) {
             Ok(info) if info.process_state() != Some(ProcessState::Running) => {
                 log::info!(
                     "{pname} is {} now: not restarting it",
@@ -455,12 +465,17 @@ impl Memmon {
                 );
                 return false;
             }
-            Ok(info) => u64::try_from(info.now - info.start).unwrap_or(0),
+            Ok(info) => (u64::try_from(info.now - info.start).unwrap_or(0), info.pid),
             Err(e) if e.fault_code() == Some(FaultCode::BadName) => {
                 log::info!("{pname} is gone from supervisord: not restarting it");
                 return false;
             }
-            Err(e) => return self.failed(pname, "stop", rss, &e),
+            Err(e) => return self.failed(pname, "stop", rss, &e, Vec::new()),
+        };
+        // Before the restart: what the process wrote while it grew. Only when it is notified.
+        let extra = match (&mut self.context, &self.notify) {
+            (Some(gather), Some(_)) => gather(pname, Some(pid)),
+            _ => Vec::new(),
         };
         log::info!("Restarting {pname}: RSS {rss} bytes is over {limit} ({rule})");
         match self.rpc.stop_process(pname, true) {
@@ -471,13 +486,13 @@ impl Memmon {
                 log::info!("{pname} had already stopped: not starting it");
                 return false;
             }
-            Err(e) => return self.failed(pname, "stop", rss, &e),
+            Err(e) => return self.failed(pname, "stop", rss, &e, extra),
         }
         match self.rpc.start_process(pname, true) {
             Ok(()) => {}
             // supervisord's autorestart got there first.
             Err(e) if e.fault_code() == Some(FaultCode::AlreadyStarted) => {}
-            Err(e) => return self.failed(pname, "start", rss, &e),
+            Err(e) => return self.failed(pname, "start", rss, &e, extra),
         }
         log::info!("restarted {pname}");
         if uptime <= self.uptime_limit {
@@ -496,6 +511,7 @@ impl Memmon {
                     "memmon.py restarted the process named {pname} at {now} because it was \
                      consuming too much memory ({rss} bytes RSS)"
                 ),
+                extra,
             );
         } else {
             log::debug!("{pname} had been up {uptime} s (more than -u): restart not mailed");
@@ -504,7 +520,7 @@ impl Memmon {
     }
 
     /// A stop or start that failed: logged and mailed; memmon goes on (B7).
-    fn failed(&self, pname: &str, step: &str, rss: u64, e: &RpcError) -> bool {
+    fn failed(&self, pname: &str, step: &str, rss: u64, e: &RpcError, extra: Vec<String>) -> bool {
         let msg = match step {
             "stop" => format!("Failed to stop process {pname} (RSS {rss}): {e}"),
             _ => format!("Failed to start process {pname} after stopping it: {e}"),
@@ -514,6 +530,7 @@ impl Memmon {
             pname,
             self.subject(&format!("failed to {step} process {pname}")),
             msg,
+            extra,
         );
         false
     }
@@ -611,6 +628,10 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
         m.get_one::<u64>(UPTIME).copied().unwrap_or(u64::MAX),
         Selection::own_from_env(),
     );
+    if let Some(lines) = crate::crash_context::tail_lines(m) {
+        log::info!("with the last {lines} lines of stderr of a process it restarts (--tail)");
+        memmon.context = Some(crate::crash_context::from_supervisord(lines));
+    }
     let worker = Background::start("memory check", move |()| {
         let report = memmon.tick();
         log::debug!("checked {} processes", report.checked);
@@ -906,6 +927,33 @@ mod tests {
             big.text.contains(&format!(" {zone} because")),
             "{}",
             big.text
+        );
+    }
+
+    #[test]
+    fn tail_reads_the_context_before_the_restart_into_the_notification() {
+        // Issue 12: the stderr tail before the restart is what matters.
+        let fake = world();
+        let calls = Arc::clone(&fake.calls);
+        let rules = Rules {
+            programs: vec![parse_program_rule("web:big=1MB").unwrap()],
+            ..Rules::default()
+        };
+        let (mut m, mails) = memmon(fake, rules, false);
+        let log = Arc::clone(&calls);
+        m.context = Some(Box::new(move |namespec, pid| {
+            log.lock().unwrap().push(format!("context {namespec}"));
+            vec![format!(
+                "Last 1 lines of stderr of {namespec} (pid {pid:?}):"
+            )]
+        }));
+        assert_eq!(m.tick().restarted, ["web:big"]);
+        let calls = calls.lock().unwrap().clone();
+        let at = |c: &str| calls.iter().position(|x| x == c).unwrap();
+        assert!(at("context web:big") < at("stop web:big"), "{calls:?}");
+        assert_eq!(
+            mails.lock().unwrap()[0].extra,
+            ["Last 1 lines of stderr of web:big (pid Some(20)):"]
         );
     }
 

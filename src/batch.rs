@@ -21,6 +21,10 @@
 //! dropped the batch: B15); with `--spool DIR` each line is noted in the spool as it is
 //! accepted, so a crash or kill loses none, and the lines left by an earlier run open the
 //! first batch; at SIGTERM the batch in hand is mailed (delivered or spooled) before exit.
+//!
+//! `--tail N` adds the crash context of the programs a batch lists (`tail`).
+
+mod tail;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -198,6 +202,9 @@ pub fn command(kind: &Kind) -> Command {
                 .into_iter()
                 .filter(|a| ![options::MAX_MAILS, options::PER].contains(&a.get_id().as_str())),
         )
+        .arg(crate::crash_context::tail_arg(
+            "the batch, for each program's first report in it (at most 10 programs)",
+        ))
         .args(notify::options::args())
 }
 
@@ -242,7 +249,6 @@ pub fn run(kind: &'static Kind, m: &ArgMatches) -> Result<(), Error> {
         // superlance applied --tls only with a user and a password (B15).
         starttls: m.get_flag(TLS),
     };
-    let (transport, config) = options::from_matches(m, legacy)?;
     let interval = m
         .get_one::<Duration>(INTERVAL)
         .copied()
@@ -260,6 +266,7 @@ pub fn run(kind: &'static Kind, m: &ArgMatches) -> Result<(), Error> {
     .excluding_own(Selection::own_from_env());
 
     let has_others = !others.is_empty();
+    let tail = crate::crash_context::tail_lines(m);
     let sink: Box<dyn Sink> = if recipients.is_empty() && others.is_empty() {
         log::warn!(
             "no valid -t/--toEmail address: {} will be logged, not mailed",
@@ -273,11 +280,14 @@ pub fn run(kind: &'static Kind, m: &ArgMatches) -> Result<(), Error> {
             selection.describe(),
             minutes(interval)
         );
+        // No recipient: no transport is built (nor a word said about one).
+        let config = options::without_mail(m, "-t/--toEmail", None)?;
         for c in &others {
             log::info!("notifying about {} via {}", kind.what, c.describe());
         }
-        Box::new(Notifier::start(others, config.outbox)?)
+        tail::sink(Notifier::start(others, config.outbox)?, tail)?
     } else {
+        let (transport, config) = options::from_matches(m, legacy)?;
         log::info!(
             "collecting {} of {} and mailing them to {} every {}, via {}",
             kind.what,
@@ -293,7 +303,7 @@ pub fn run(kind: &'static Kind, m: &ArgMatches) -> Result<(), Error> {
             log::info!("notifying about {} via {}", kind.what, c.describe());
         }
         channels.extend(others);
-        Box::new(Notifier::start(channels, config.outbox)?)
+        tail::sink(Notifier::start(channels, config.outbox)?, tail)?
     };
     let mut batch = Batch::new(
         kind,
@@ -450,6 +460,8 @@ pub trait Sink {
     fn line(&self, line: &str);
     /// The batch, as one notification.
     fn send(&self, batch: Notification);
+    /// A line about `change` joined the batch: gather its crash context now (`--tail`).
+    fn context(&self, _change: &StateChange) {}
     fn shutdown(&mut self);
 }
 
@@ -585,6 +597,7 @@ impl Batch {
             log::info!("{line} (mailed with the next batch)");
         }
         self.sink.line(&line);
+        self.sink.context(change);
         self.lines.push(line);
     }
 }

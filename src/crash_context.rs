@@ -10,8 +10,87 @@
 //! The exit status is only known until supervisord starts the program again: its `spawn()`
 //! resets it. A pid other than the one that exited means that has happened, and the status
 //! is then said to be unknown rather than a misleading 0.
+//!
+//! Every listener that reports a process takes the one `--tail N` option ([`tail_arg`]) and
+//! gathers the one way ([`from_supervisord`], a client of its own with a short timeout), off
+//! the protocol loop: notify, crashmail and the batch mailers through the [`worker`] thread;
+//! memmon, httpok and essential on the thread that already does their slow work, just before
+//! they restart the program or shut supervisord down.
+//!
+//! Modules: `worker` (the thread that gathers in order, and [`worker::Delivery`]).
+
+pub mod worker;
+
+use std::time::Duration;
+
+use clap::{value_parser, Arg, ArgMatches};
 
 use crate::rpc::{self, FaultCode, ProcessInfo, RpcError};
+
+/// The option's id and long name (no letter: superlance's letters are taken differently in
+/// each tool).
+pub const TAIL: &str = "tail";
+
+/// Processes whose context one notification carries, at most (a batch, httpok's `-a`): a crash
+/// storm must not make a mail of megabytes.
+pub const MAX_PROGRAMS: usize = 10;
+
+/// One crash context's XML-RPC calls, at most each: a context that needs longer is worth less
+/// than the notification it delays.
+pub const RPC_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `--tail N`: one definition for every listener that reports a process; `what` says which
+/// notifications get the lines ("the crash mail").
+pub fn tail_arg(what: &str) -> Arg {
+    tail(format!(
+        "Add the exit status and the last N lines of the program's stderr log (stdout with \
+         redirect_stderr) to {what}, asked of supervisord over XML-RPC; 0: the exit status \
+         only. Without an answer the notification goes out saying why"
+    ))
+}
+
+/// `--tail N` for a listener that restarts running processes (memmon, httpok): no exit status
+/// to tell, the lines are read before the restart.
+pub fn tail_before_restart_arg(what: &str) -> Arg {
+    tail(format!(
+        "Add the last N lines of the process's stderr log (stdout with redirect_stderr), read \
+         just before it is restarted, to {what}, asked of supervisord over XML-RPC. Without \
+         an answer the notification goes out saying why"
+    ))
+}
+
+fn tail(help: String) -> Arg {
+    Arg::new(TAIL)
+        .long(TAIL)
+        .value_name("N")
+        .value_parser(value_parser!(u16).range(0..=1000))
+        .help(help)
+}
+
+/// `--tail`'s N, if given.
+pub fn tail_lines(m: &ArgMatches) -> Option<usize> {
+    m.try_get_one::<u16>(TAIL)
+        .ok()
+        .flatten()
+        .map(|n| usize::from(*n))
+}
+
+/// The crash context of a process (`group:name`, the pid that stopped, if known): lines to add.
+pub type Gather = Box<dyn FnMut(&str, Option<u32>) -> Vec<String> + Send>;
+
+/// The crash context of one process, from the supervisord we run under (`SUPERVISOR_SERVER_URL`),
+/// each call bounded by [`RPC_TIMEOUT`]; a client that cannot be made says why in the lines,
+/// as [`gather`] does for a failed call.
+pub fn from_supervisord(lines: usize) -> Gather {
+    let mut client = rpc::Client::from_env().map(|c| c.with_timeout(RPC_TIMEOUT));
+    if let Err(e) = &client {
+        log::warn!("--tail: {e}; notifications go out without crash context");
+    }
+    Box::new(move |namespec, pid| match &mut client {
+        Ok(c) => gather(c, namespec, pid, lines),
+        Err(e) => vec![format!("Crash context unavailable: {e}")],
+    })
+}
 
 /// How much of the log end is asked for: enough for a few dozen long lines, small enough to
 /// keep a crash storm cheap.
@@ -85,7 +164,15 @@ pub fn gather(
     };
     let mut out = Vec::new();
     let restarted = info.pid != 0 && pid.is_some_and(|p| p != info.pid);
-    if restarted {
+    // supervisord keeps no status of a run that ended before `startsecs` (BACKOFF, then
+    // FATAL): it sets this spawn error and reports the status as 0.
+    let too_quickly = info.spawnerr.starts_with("Exited too quickly");
+    if too_quickly && info.pid == 0 {
+        out.push(
+            "Exit status: not kept by supervisord (it exited too quickly, within startsecs)"
+                .to_owned(),
+        );
+    } else if restarted {
         out.push(format!(
             "Exit status: unknown (supervisord has started it again, pid {})",
             info.pid
@@ -94,7 +181,7 @@ pub fn gather(
         out.push(format!("Exit status: {}", info.exitstatus));
     }
     // supervisord also notes an unexpected exit there ("Bad exit code 3"): said above.
-    if !info.spawnerr.is_empty() && !info.spawnerr.starts_with("Bad exit code") {
+    if !info.spawnerr.is_empty() && !info.spawnerr.starts_with("Bad exit code") && !too_quickly {
         out.push(format!("Spawn error: {}", info.spawnerr));
     }
     if lines == 0 {
@@ -308,5 +395,27 @@ mod tests {
         // A window cut mid-line drops the partial first line.
         let full = format!("{}\nlast\n", "y".repeat(TAIL_BYTES));
         assert_eq!(last_lines(&full, 5), ["last"]);
+    }
+
+    #[test]
+    fn a_run_that_ended_within_startsecs_has_no_status_to_tell() {
+        // supervisord 4.3.0 process.py: exitstatus None, reported as 0, and this spawnerr.
+        let mut info = exited(0);
+        info.statename = "FATAL".into();
+        info.spawnerr = "Exited too quickly (process log may have details)".into();
+        let mut f = Fake {
+            info: Ok(info),
+            tail: Ok("cannot open db.conf\n".into()),
+            asked: vec![],
+        };
+        let lines = gather(&mut f, "backend:db", None, 1);
+        assert_eq!(
+            lines,
+            [
+                "Exit status: not kept by supervisord (it exited too quickly, within startsecs)",
+                "Last 1 lines of stderr (/var/log/web-stderr.log):",
+                "| cannot open db.conf"
+            ]
+        );
     }
 }

@@ -13,6 +13,9 @@
 
 use std::time::Duration;
 
+use serde_json::Value;
+
+use crate::common::alertmanager::Alertmanager;
 use crate::common::pipe;
 use crate::common::smtp::{ReceivedMail, SmtpServer};
 use crate::common::{self, Supervisord};
@@ -350,4 +353,75 @@ fn pipe_tail_without_supervisord_still_mails_in_order_saying_why() {
             && resolve.ends_with("(from STARTING, pid 102)"),
         "{resolve}"
     );
+}
+
+/// The alerts Alertmanager's API lists (`GET /api/v2/alerts`: active ones, not those that
+/// ended) for `program` named `alertname`.
+fn listed(am: &Alertmanager, program: &str, alertname: &str) -> Vec<Value> {
+    let all: Value = serde_json::from_str(&am.alerts_json())
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", am.alerts_json()));
+    all.as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|a| {
+                    a["labels"]["program"] == program && a["labels"]["alertname"] == alertname
+                })
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn alertmanager_alert_of_a_fatal_program_is_resolved_when_it_runs_again() {
+    // Issue 12, Alertmanager resolve end to end: FATAL → an active SupervisorProcessFatal
+    // alert in a real Alertmanager's API; the program fixed and started (RUNNING) → the alert
+    // is resolved: it leaves the API's list of alerts. Fails without an Alertmanager (naming
+    // the setup command), if the alert never fires, or if it stays active.
+    let am = Alertmanager::require();
+    let sv = Supervisord::config(
+        &[
+            program("flaky", STARTSECS, "0"),
+            common::eventlistener(
+                "notify",
+                &format!(
+                    "notify -e FATAL -p flaky --alertmanager {} --max-mails 0 --hostname testhost",
+                    am.url()
+                ),
+                "PROCESS_STATE",
+            ),
+        ]
+        .join("\n"),
+    )
+    .file("flaky.sh", "exit 1\n")
+    .start();
+    let pid = sv.wait_running("notify", START);
+    sv.ctl(&["start", "flaky"]);
+    sv.wait_state("flaky", "FATAL", START);
+    let firing = common::poll(ARRIVE, || {
+        let a = listed(&am, "flaky", "SupervisorProcessFatal");
+        (!a.is_empty()).then_some(a)
+    })
+    .unwrap_or_else(|| panic!("no FATAL alert for flaky: {}", am.alerts_json()));
+    assert_eq!(firing.len(), 1, "{firing:#?}");
+    assert_eq!(firing[0]["status"]["state"], "active", "{firing:#?}");
+    assert_eq!(firing[0]["labels"]["instance"], "testhost", "{firing:#?}");
+    assert_eq!(firing[0]["labels"]["listener"], "notify", "{firing:#?}");
+
+    std::fs::write(sv.dir().join("flaky.sh"), "exec sleep 1000\n").expect("fix flaky.sh");
+    sv.ctl(&["start", "flaky"]);
+    sv.wait_running("flaky", START);
+    let resolved = common::wait_until(ARRIVE, || {
+        listed(&am, "flaky", "SupervisorProcessFatal").is_empty()
+    });
+    assert!(
+        resolved,
+        "the FATAL alert is still active after flaky is RUNNING: {}\n---- notify ----\n{}",
+        am.alerts_json(),
+        sv.stderr_log("notify")
+    );
+    let log = sv.stderr_log("notify");
+    assert!(log.contains("is RUNNING again"), "{log}");
+    assert!(!log.to_lowercase().contains("sendmail"), "{log}");
+    sv.assert_listener_up("notify", pid);
 }

@@ -155,6 +155,9 @@ pub trait Notify {
 /// Notification through the shared delivery layer: our only use of it.
 pub struct Mailer {
     pub(super) notifier: Option<Notifier>,
+    /// `--tail`: the program's exit status and last stderr lines, read before supervisord is
+    /// asked to shut down (it answers no more after).
+    pub(super) context: Option<crate::crash_context::Gather>,
     /// `--hostname`, for the notification (the mail's subject keeps this machine's name).
     pub(super) hostname: String,
 }
@@ -180,6 +183,9 @@ impl Notify for Mailer {
             trigger.state.name()
         ));
         n.text = format!("{} {text}\n", crate::time::asctime());
+        if let Some(gather) = self.context.as_mut() {
+            n.extra = gather(&trigger.namespec(), None);
+        }
         notifier.submit(n);
         // The shutdown delivers what it can within its grace (5 s; a delivery under way gets
         // 1 s more), then spools (--spool) or names in the log what it could not.

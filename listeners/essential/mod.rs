@@ -112,6 +112,9 @@ pub fn command() -> Command {
         .arg(
             options::sendmail_program_arg(),
         )
+        .arg(crate::crash_context::tail_arg(
+            "the notification, read before supervisord is shut down",
+        ))
         .args(options::args())
         .args(notify::options::args())
 }
@@ -252,12 +255,17 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
         log::info!("no -m/--email: failures are logged, not mailed");
         None
     };
+    let tail = crate::crash_context::tail_lines(m).filter(|_| notifier.is_some());
+    if let Some(lines) = tail {
+        log::info!("with the exit status and the last {lines} lines of stderr (--tail)");
+    }
     let flags = Arc::new(Shared::default());
     let actor = Actor {
         rpc,
         parent: ParentProcess,
         notify: Mailer {
             notifier,
+            context: tail.map(crate::crash_context::from_supervisord),
             hostname: notify::options::hostname(m),
         },
         status,

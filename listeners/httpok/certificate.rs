@@ -54,6 +54,7 @@ impl Policy {
                  the certificate is verified again."
                     .to_owned(),
             ],
+            extra: Vec::new(),
         })
     }
 
@@ -81,6 +82,7 @@ impl Policy {
                  TICK, and acts on a failed check as configured."
                     .to_owned(),
             ],
+            extra: Vec::new(),
         }
     }
 }
@@ -107,7 +109,15 @@ mod tests {
         let mut sv = FakeSupervisor::with(&[("web", "web", Running)]);
         let mut memory = Memory::default();
         let mut web = FakeWeb::new(vec![untrusted(), untrusted(), untrusted()]);
-        let mut tick = || p.tick(&mut memory, &mut sv, &mut web, &mut FakeCores::default());
+        let mut tick = || {
+            p.tick(
+                &mut memory,
+                &mut sv,
+                &mut web,
+                &mut FakeCores::default(),
+                &mut None,
+            )
+        };
 
         let r = tick().expect("the first failure is reported");
         assert_eq!(
@@ -156,8 +166,14 @@ mod tests {
         let mut subjects = Vec::new();
         for _ in 0..5 {
             subjects.push(
-                p.tick(&mut memory, &mut sv, &mut web, &mut FakeCores::default())
-                    .map(|r| r.subject),
+                p.tick(
+                    &mut memory,
+                    &mut sv,
+                    &mut web,
+                    &mut FakeCores::default(),
+                    &mut None,
+                )
+                .map(|r| r.subject),
             );
         }
         let url = "http://127.0.0.1:8080/health?full=1";
@@ -181,9 +197,21 @@ mod tests {
         let mut sv = FakeSupervisor::with(&[("web", "web", Running)]);
         let mut memory = Memory::default();
         let mut web = FakeWeb::new(vec![untrusted(), answer(500, "Oops", "")]);
-        p.tick(&mut memory, &mut sv, &mut web, &mut FakeCores::default());
+        p.tick(
+            &mut memory,
+            &mut sv,
+            &mut web,
+            &mut FakeCores::default(),
+            &mut None,
+        );
         let r = p
-            .tick(&mut memory, &mut sv, &mut web, &mut FakeCores::default())
+            .tick(
+                &mut memory,
+                &mut sv,
+                &mut web,
+                &mut FakeCores::default(),
+                &mut None,
+            )
             .unwrap();
         assert_eq!(
             r.subject,
@@ -205,8 +233,14 @@ mod tests {
         });
         let mut web = FakeWeb::new(vec![untrusted(), timeout, untrusted()]);
         let mut tick = || {
-            p.tick(&mut memory, &mut sv, &mut web, &mut FakeCores::default())
-                .map(|r| r.subject)
+            p.tick(
+                &mut memory,
+                &mut sv,
+                &mut web,
+                &mut FakeCores::default(),
+                &mut None,
+            )
+            .map(|r| r.subject)
         };
         assert!(tick().unwrap().ends_with("certificate not verified"));
         assert!(tick().unwrap().ends_with("bad status returned"));
@@ -222,7 +256,13 @@ mod tests {
         let mut web = FakeWeb::new(vec![untrusted(), untrusted()]);
         for _ in 0..2 {
             let r = p
-                .tick(&mut memory, &mut sv, &mut web, &mut FakeCores::default())
+                .tick(
+                    &mut memory,
+                    &mut sv,
+                    &mut web,
+                    &mut FakeCores::default(),
+                    &mut None,
+                )
                 .expect("every failure is reported, as superlance did");
             assert_eq!(
                 r.subject,

@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use super::certificate::Memory;
 use super::probe::{Verdict, Web};
+use crate::crash_context::{Gather, MAX_PROGRAMS};
 use crate::event::ProcessState;
 use crate::http::Url;
 use crate::rpc::{ProcessInfo, RpcError, Supervisor};
@@ -70,11 +71,13 @@ pub struct Policy {
 }
 
 /// A failed check, as it is mailed: superlance's subject and action log.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Report {
     pub subject: String,
     /// The action log, one entry per step (an entry may hold several lines).
     pub lines: Vec<String>,
+    /// `--tail`: what each restarted process wrote to stderr last, read before its restart.
+    pub extra: Vec<String>,
 }
 
 impl Report {
@@ -95,13 +98,15 @@ struct Selected {
 impl Policy {
     /// One check, on a TICK: `None` when nothing was wrong (or nothing was checked, or a
     /// certificate failure was already reported), else the report of what was wrong and what
-    /// was done about it. `memory` is what the last check left.
+    /// was done about it. `memory` is what the last check left; `context` (`--tail`) reads a
+    /// process's last stderr lines before it is restarted.
     pub fn tick(
         &self,
         memory: &mut Memory,
         sv: &mut impl Supervisor,
         web: &mut impl Web,
         cores: &mut impl Cores,
+        context: &mut Option<Gather>,
     ) -> Option<Report> {
         if !self.eager {
             // superlance B9: its pre-check compared bare names, so with `-p group:name` or
@@ -141,7 +146,7 @@ impl Policy {
         };
         let text = format!("{}: {what}", self.url);
         log::warn!("{text}");
-        Some(self.act(self.subject(&text), said, sv, cores))
+        Some(self.act(self.subject(&text), said, sv, cores, context))
     }
 
     /// superlance's subject: `httpok: <text>`, or `httpok [NAME]: <text>` with `-n`.
@@ -159,8 +164,10 @@ impl Policy {
         said: String,
         sv: &mut impl Supervisor,
         cores: &mut impl Cores,
+        context: &mut Option<Gather>,
     ) -> Report {
         let mut log = ActionLog(Vec::new());
+        let mut extra = Vec::new();
         log.info(said);
         let selected = match self.selected(sv) {
             Ok(s) => s,
@@ -170,6 +177,7 @@ impl Policy {
                 return Report {
                     subject,
                     lines: log.0,
+                    extra,
                 };
             }
         };
@@ -179,7 +187,24 @@ impl Policy {
             let names: Vec<String> = self.programs.iter().map(spec_text).collect();
             log.info(format!("Restarting selected processes {}", py_list(&names)));
         }
+        let mut read = 0;
         for p in &selected.processes {
+            // Read before the restart, for at most MAX_PROGRAMS processes (`-a` may name many).
+            if let Some(gather) = context.as_mut().filter(|_| is_running(p)) {
+                read += 1;
+                if read <= MAX_PROGRAMS {
+                    extra.push(format!(
+                        "{} (pid {}) before the restart:",
+                        p.namespec(),
+                        p.pid
+                    ));
+                    extra.extend(gather(&p.namespec(), Some(p.pid)));
+                } else if read == MAX_PROGRAMS + 1 {
+                    extra.push(format!(
+                        "No more stderr tails (at most {MAX_PROGRAMS} processes a check)."
+                    ));
+                }
+            }
             self.restart(p, sv, cores, &mut log);
         }
         if !selected.missing.is_empty() {
@@ -192,6 +217,7 @@ impl Policy {
         Report {
             subject,
             lines: log.0,
+            extra,
         }
     }
 
@@ -328,6 +354,7 @@ mod tests {
             &mut sv,
             &mut web,
             &mut FakeCores::default(),
+            &mut None,
         );
         assert_eq!(report, None);
         assert!(sv.calls.is_empty(), "eager: no RPC at all: {:?}", sv.calls);
@@ -349,6 +376,7 @@ mod tests {
                 &mut sv,
                 &mut web,
                 &mut FakeCores::default(),
+                &mut None,
             )
             .unwrap();
         assert_eq!(
@@ -379,6 +407,33 @@ mod tests {
     }
 
     #[test]
+    fn tail_reads_each_restarted_process_s_stderr_before_its_restart() {
+        // Issue 12: the stderr tail before the restart, of the RUNNING processes restarted.
+        let mut sv = FakeSupervisor::with(&[("shop", "web", Running), ("shop", "worker", Stopped)]);
+        let mut web = FakeWeb::new(vec![answer(500, "Internal Server Error", "")]);
+        let mut context: Option<Gather> = Some(Box::new(|namespec, pid| {
+            vec![format!("| last words of {namespec} {pid:?}")]
+        }));
+        let report = policy(&["shop:*"], false)
+            .tick(
+                &mut Memory::default(),
+                &mut sv,
+                &mut web,
+                &mut FakeCores::default(),
+                &mut context,
+            )
+            .unwrap();
+        assert_eq!(
+            report.extra,
+            [
+                "shop:web (pid 100) before the restart:",
+                "| last words of shop:web Some(100)"
+            ]
+        );
+        assert!(report.body().contains("shop:web restarted"));
+    }
+
+    #[test]
     fn name_goes_into_the_subject() {
         let mut p = policy(&[], false);
         p.name = Some("shop".into());
@@ -391,6 +446,7 @@ mod tests {
                 &mut sv,
                 &mut web,
                 &mut FakeCores::default(),
+                &mut None,
             )
             .unwrap();
         assert_eq!(
@@ -418,6 +474,7 @@ mod tests {
                 &mut sv,
                 &mut web,
                 &mut FakeCores::default(),
+                &mut None,
             )
             .unwrap();
         assert!(r.subject.ends_with(": bad status returned"));
@@ -447,6 +504,7 @@ mod tests {
                 &mut sv,
                 &mut web,
                 &mut FakeCores::default(),
+                &mut None,
             )
             .unwrap();
         assert_eq!(
@@ -467,6 +525,7 @@ mod tests {
             &mut sv,
             &mut web,
             &mut FakeCores::default(),
+            &mut None,
         );
         assert_eq!(
             sv.calls,
@@ -493,7 +552,8 @@ mod tests {
                 &mut Memory::default(),
                 &mut sv,
                 &mut web,
-                &mut FakeCores::default()
+                &mut FakeCores::default(),
+                &mut None
             ),
             None
         );
@@ -506,6 +566,7 @@ mod tests {
                 &mut sv,
                 &mut web,
                 &mut FakeCores::default(),
+                &mut None,
             )
             .unwrap();
         assert_eq!(web.gets.len(), 1);
@@ -525,7 +586,8 @@ mod tests {
                 &mut Memory::default(),
                 &mut sv,
                 &mut web,
-                &mut FakeCores::default()
+                &mut FakeCores::default(),
+                &mut None
             ),
             None
         );
@@ -536,7 +598,8 @@ mod tests {
                 &mut Memory::default(),
                 &mut sv,
                 &mut web,
-                &mut FakeCores::default()
+                &mut FakeCores::default(),
+                &mut None
             )
             .is_some());
         assert_eq!(web.gets.len(), 2);
@@ -549,7 +612,8 @@ mod tests {
                 &mut Memory::default(),
                 &mut sv,
                 &mut web,
-                &mut FakeCores::default()
+                &mut FakeCores::default(),
+                &mut None
             ),
             None
         );
@@ -567,6 +631,7 @@ mod tests {
                 &mut sv,
                 &mut web,
                 &mut FakeCores::default(),
+                &mut None,
             )
             .unwrap();
         assert_eq!(
@@ -594,6 +659,7 @@ mod tests {
                 &mut sv,
                 &mut web,
                 &mut FakeCores::default(),
+                &mut None,
             )
             .unwrap();
         assert_eq!(r.lines.len(), 2);
@@ -613,7 +679,13 @@ mod tests {
         let mut cores = FakeCores::default();
         let mut web = FakeWeb::new(vec![answer(500, "Oops", "")]);
         let r = p
-            .tick(&mut Memory::default(), &mut sv, &mut web, &mut cores)
+            .tick(
+                &mut Memory::default(),
+                &mut sv,
+                &mut web,
+                &mut cores,
+                &mut None,
+            )
             .unwrap();
         assert_eq!(cores.0, [(PathBuf::from("/var/cores/shop:web"), 100)]);
         assert_eq!(

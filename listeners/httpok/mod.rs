@@ -219,6 +219,9 @@ pub fn command() -> Command {
                 .value_parser(parse_url)
                 .help("The http:// or https:// URL to GET; the last argument"),
         )
+        .arg(crate::crash_context::tail_before_restart_arg(
+            "the notification, for each process restarted (at most 10)",
+        ))
         .args(options::args())
         .args(notify::options::args())
 }
@@ -353,6 +356,7 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
     let others = notify::options::channels(m, "httpok")?;
     let others_too = !others.is_empty();
     let outbox = options::notifier_for(&recipients, "failed checks", transport, config, others)?;
+    let notifies = outbox.is_some();
     let outbox = Arc::new(Mutex::new(outbox));
     let mailer = Mailer {
         recipients,
@@ -365,8 +369,20 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
     let mut web = web;
     let mut cores = cores;
     let mut memory = Memory::default();
+    let tail = crate::crash_context::tail_lines(m).filter(|_| notifies);
+    let mut context = tail.map(|lines| {
+        log::info!("with the last {lines} lines of stderr of each process it restarts (--tail)");
+        crate::crash_context::from_supervisord(lines)
+    });
     let worker = Background::start("httpok check", move |()| {
-        if let Some(report) = policy.tick(&mut memory, &mut supervisor, &mut web, &mut cores) {
+        let report = policy.tick(
+            &mut memory,
+            &mut supervisor,
+            &mut web,
+            &mut cores,
+            &mut context,
+        );
+        if let Some(report) = report {
             mailer.send(report);
         }
     })?;
@@ -454,6 +470,7 @@ impl Mailer {
         let mail = Notification {
             subject: Some(report.subject.clone()),
             text: report.body(),
+            extra: report.extra.clone(),
             key: Some(self.key.clone()),
             ..Notification::new(
                 Kind::Event,

@@ -20,16 +20,13 @@
 //! Not in superlance; its peers are supervisor-discord (a message format per program, Discord
 //! only) and superslacker (Slack only, batched at each TICK).
 //!
-//! Modules: `tail` (the crash-context worker and the sink notifications end in), `mail` (mail
-//! that shows the crash context).
-
-mod tail;
+//! The crash-context worker and the delivery are shared with crashmail and the batch mailers
+//! (src/crash_context/worker.rs).
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-use clap::{value_parser, Arg, ArgAction, ArgMatches, Command};
+use clap::{Arg, ArgAction, ArgMatches, Command};
 
 use crate::event::{Event, ProcessState, StateChange};
 use crate::notify::channel::mail::options;
@@ -41,7 +38,7 @@ use crate::template::{self, Template, Values};
 use crate::time::LocalTime;
 use crate::Error;
 
-use tail::{Context, Gather, Job, Out, Sink, TailWorker};
+use crate::crash_context::worker::{Context, Delivery};
 
 /// The listener's name, in every notification.
 const NAME: &str = "notify";
@@ -63,17 +60,7 @@ pub const SUPERLANCE_LONGS: &[&str] = &[
 const EVENTS: &str = "events";
 const UNEXPECTED_ONLY: &str = "unexpected-only";
 const TEMPLATE: &str = "template";
-const TAIL: &str = "tail";
 const NO_RESOLVE: &str = "no-resolve";
-
-/// Notifications waiting for their crash context, at most. A job is one notification (a few
-/// hundred bytes); beyond this, supervisord is not answering fast enough for context to help.
-const TAIL_QUEUE: usize = 100;
-
-/// At shutdown, how long the tail worker may go on gathering; what is left then goes out
-/// without context (a call in flight gets 1 s more). The notifier's own grace (5 s) follows:
-/// 8 s in all, within supervisord's default `stopwaitsecs` (10 s).
-const TAIL_SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 pub fn command() -> Command {
     Command::new(NAME)
@@ -128,17 +115,7 @@ pub fn command() -> Command {
                     template::FIELDS.map(|f| format!("{{{f}}}")).join(" ")
                 )),
         )
-        .arg(
-            Arg::new(TAIL)
-                .long("tail")
-                .value_name("N")
-                .value_parser(value_parser!(u16).range(0..=1000))
-                .help(
-                    "Add the exit status and the last N lines of the program's stderr log \
-                     (stdout with redirect_stderr) to EXITED, FATAL and BACKOFF notifications, \
-                     asked of supervisord over XML-RPC; 0: the exit status only",
-                ),
-        )
+        .arg(crate::crash_context::tail_arg("EXITED, FATAL and BACKOFF notifications"))
         .arg(
             Arg::new(NO_RESOLVE)
                 .long("no-resolve")
@@ -170,7 +147,7 @@ fn parse_state(text: &str) -> Result<ProcessState, String> {
 pub fn run(m: &ArgMatches) -> Result<(), Error> {
     let rules = Rules::from_matches(m)?;
     let about = rules.describe();
-    let tail = m.get_one::<u16>(TAIL).copied().map(usize::from);
+    let tail = crate::crash_context::tail_lines(m);
     let notifier = notifier(m, &about)?;
     log::info!(
         "notifying about {about}{}{}",
@@ -184,33 +161,8 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
             None => String::new(),
         }
     );
-    let delivery = match (notifier, tail) {
-        (None, _) => Delivery::Log,
-        (Some(n), None) => Delivery::Direct(Arc::new(Out::new(n))),
-        (Some(n), Some(lines)) => {
-            let sink: Arc<dyn Sink> = Arc::new(Out::new(n));
-            Delivery::Tail(TailWorker::start(
-                sink,
-                supervisord_context(lines),
-                TAIL_QUEUE,
-            )?)
-        }
-    };
-    let mut listener = Notify::new(rules, delivery);
+    let mut listener = Notify::new(rules, Delivery::start(notifier, tail)?);
     runtime::run(&mut listener)
-}
-
-/// The crash context of one process, from the supervisord we run under; a client that cannot
-/// be made says why in the lines, as [`crate::crash_context::gather`] does for a failed call.
-fn supervisord_context(lines: usize) -> Gather {
-    let mut client = crate::rpc::Client::from_env().map(|c| c.with_timeout(tail::RPC_TIMEOUT));
-    if let Err(e) = &client {
-        log::warn!("--tail: {e}; notifications go out without crash context");
-    }
-    Box::new(move |namespec, pid| match &mut client {
-        Ok(c) => crate::crash_context::gather(c, namespec, pid, lines),
-        Err(e) => vec![format!("Crash context unavailable: {e}")],
-    })
 }
 
 /// Mail (`-m`) and the channels `notify::options` builds, in one notifier; `None` when there is
@@ -380,16 +332,6 @@ pub struct Notify {
     delivery: Delivery,
 }
 
-/// Where the notifications go.
-enum Delivery {
-    /// No channel: logged only.
-    Log,
-    /// Straight to the notifier (no `--tail`).
-    Direct(Arc<dyn Sink>),
-    /// Through the crash-context worker, in order.
-    Tail(TailWorker),
-}
-
 impl Notify {
     fn new(rules: Rules, delivery: Delivery) -> Notify {
         Notify {
@@ -425,16 +367,11 @@ impl Notify {
 
     fn send(&mut self, n: Notification, context: Option<Context>) {
         let summary = n.summary();
-        match &mut self.delivery {
-            Delivery::Log => log::info!("{summary} (not sent: no channel): {}", n.text),
-            Delivery::Direct(sink) => {
-                log::info!("notifying: {summary}");
-                sink.submit(n);
-            }
-            Delivery::Tail(worker) => {
-                log::info!("notifying: {summary}");
-                worker.push(Job { n, context });
-            }
+        if self.delivery.sends() {
+            log::info!("notifying: {summary}");
+            self.delivery.send(n, context);
+        } else {
+            log::info!("{summary} (not sent: no channel): {}", n.text);
         }
     }
 }
@@ -457,19 +394,19 @@ impl Listener for Notify {
     }
 
     fn shutdown(&mut self) {
-        match &mut self.delivery {
-            Delivery::Log => {}
-            Delivery::Direct(sink) => sink.shutdown(),
-            Delivery::Tail(worker) => worker.shutdown(TAIL_SHUTDOWN_GRACE),
-        }
+        self.delivery.shutdown();
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crash_context::worker::tests::Recorder;
+    use crate::crash_context::worker::TailWorker;
+    use crate::crash_context::Gather;
     use crate::event::Process;
-    use tail::tests::Recorder;
+    use std::sync::Arc;
+    use std::time::Duration;
 
     fn rules(argv: &[&str]) -> Result<Rules, Error> {
         let m = command()

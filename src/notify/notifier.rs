@@ -97,6 +97,12 @@ impl Notifier {
     /// Batch mailers: the collected batch, to every channel. Its noted lines are forgotten
     /// once the first channel holds it in its spool (or could not make it at all).
     pub fn submit_batch(&self, n: Notification) {
+        self.submit_batch_keeping(n, &[]);
+    }
+
+    /// Batch mailers with `--tail`: [`Notifier::submit_batch`] for a batch that waited for its
+    /// crash context while later lines, `keep`, were noted: those stay noted.
+    pub fn submit_batch_keeping(&self, n: Notification, keep: &[String]) {
         let (now, wall) = (self.clock.now(), self.clock.wall());
         let Some((first, rest)) = self.outboxes.split_first() else {
             return;
@@ -105,7 +111,10 @@ impl Notifier {
             outbox.hand_over(n.clone(), now, wall);
         }
         if first.hand_over(n, now, wall) != Kept::InMemory {
-            first.clear_batch();
+            match keep {
+                [] => first.clear_batch(),
+                keep => first.keep_batch(keep),
+            }
         }
     }
 
@@ -361,6 +370,23 @@ mod tests {
         let expected = ["web_01 crashed #1", "web_01 crashed #2", "batch"];
         assert_eq!(first.delivered(), expected);
         assert_eq!(hook.delivered(), expected);
+    }
+
+    #[test]
+    fn a_batch_handed_over_late_keeps_the_next_batch_s_lines_noted() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = TestClock::new();
+        let channels: Vec<Arc<dyn Channel>> = vec![Recorder::new("first", true)];
+        let notifier = Notifier::manual(channels, config(Some(dir.path()), None), &clock);
+        // --tail: a batch handed over after the next one's lines were noted keeps those.
+        for l in ["line 2", "line 3", "line 4"] {
+            notifier.batch_line(l);
+        }
+        let keep = ["line 4".to_owned()];
+        notifier.submit_batch_keeping(Notification::for_test(Some("batch"), "line 2", None), &keep);
+        assert_eq!(notifier.batch_left(), ["line 4"]);
+        notifier.submit_batch_keeping(Notification::for_test(Some("batch"), "line 4", None), &[]);
+        assert!(notifier.batch_left().is_empty());
     }
 
     #[test]

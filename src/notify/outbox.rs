@@ -187,6 +187,19 @@ impl Outbox {
         }
     }
 
+    /// The noted lines become `lines` (see [`Spool::replace_batch`]).
+    pub(in crate::notify) fn keep_batch(&self, lines: &[String]) {
+        if let Some(spool) = &self.shared.spool {
+            if let Err(e) = spool.replace_batch(lines) {
+                log::warn!(
+                    "cannot note the batch's lines in {}: {e}; the batch is kept in memory \
+                     only until it is sent",
+                    spool.dir().display()
+                );
+            }
+        }
+    }
+
     /// [`Outbox::submit`] at the time `now`/`wall` (the notifier reads the clock once for
     /// every channel, so that their flood controls decide alike), saying where it went.
     pub(in crate::notify) fn hand_over(

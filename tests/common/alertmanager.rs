@@ -83,13 +83,26 @@ impl Alertmanager {
         Some(am)
     }
 
+    /// Start one, or fail the test naming the setup command where it is not installed: for a
+    /// test that proves something only a real Alertmanager can (a resolve), and must not pass
+    /// silently without one.
+    pub fn require() -> Alertmanager {
+        Alertmanager::start().unwrap_or_else(|| {
+            panic!(
+                "this test needs a real Alertmanager: run tests/setup.sh as root (it installs \
+                 Debian's prometheus-alertmanager with apt-get), or apt-get install \
+                 prometheus-alertmanager"
+            )
+        })
+    }
+
     /// `http://127.0.0.1:<port>`, what `--alertmanager` takes.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// The alerts it holds (`GET /api/v2/alerts`, active and resolved-but-kept alike), as
-    /// the JSON text the API returns.
+    /// The alerts it lists (`GET /api/v2/alerts`: those that have not ended; a resolved one,
+    /// its `endsAt` past, is left out), as the JSON text the API returns.
     pub fn alerts_json(&self) -> String {
         match self.get("/api/v2/alerts") {
             Some((200, body)) => body,

@@ -290,6 +290,29 @@ impl Spool {
         }
     }
 
+    /// The noted lines become `lines`: a batch was handed over while later lines (of batches
+    /// still waiting for their crash context, `--tail`) were already noted. Written aside,
+    /// then renamed over the notes, so that a crash leaves either the old notes or the new.
+    pub fn replace_batch(&self, lines: &[String]) -> io::Result<()> {
+        if lines.is_empty() {
+            self.clear_batch();
+            return Ok(());
+        }
+        let text: String = lines
+            .iter()
+            .map(|l| format!("{}\n", l.replace('\n', " ")))
+            .collect();
+        let temp = self.dir.join(format!("{TMP_PREFIX}{BATCH}"));
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&temp)?;
+        file.write_all(text.as_bytes())?;
+        fs::rename(&temp, self.dir.join(BATCH))
+    }
+
     /// The lines of a batch an earlier run collected and did not mail, in order.
     pub fn batch_left(&self) -> Vec<String> {
         match fs::read(self.dir.join(BATCH)) {

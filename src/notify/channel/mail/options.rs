@@ -175,7 +175,9 @@ pub struct MailConfig {
 /// and left out), and the transport and outbox settings from `-s` and the shared options.
 pub struct PerEventMail {
     pub recipients: Vec<String>,
-    pub transport: Box<dyn Transport>,
+    /// `None` without a recipient: a listener that notifies through other channels only builds
+    /// no transport and says nothing about one (no sendmail warning).
+    pub transport: Option<Box<dyn Transport>>,
     pub config: MailConfig,
 }
 
@@ -184,6 +186,14 @@ pub fn per_event_mail(m: &ArgMatches) -> Result<PerEventMail, Error> {
     let recipients = get::<String>(m, EMAIL)
         .map(|list| recipients(&list, "-m/--email"))
         .unwrap_or_default();
+    if recipients.is_empty() {
+        let given = get::<String>(m, SENDMAIL_PROGRAM).is_some();
+        return Ok(PerEventMail {
+            recipients,
+            transport: None,
+            config: without_mail(m, "-m/--email", given.then_some("-s/--sendmail_program"))?,
+        });
+    }
     let legacy = Legacy {
         sendmail: get::<String>(m, SENDMAIL_PROGRAM),
         ..Legacy::default()
@@ -191,8 +201,42 @@ pub fn per_event_mail(m: &ArgMatches) -> Result<PerEventMail, Error> {
     let (transport, config) = from_matches(m, legacy)?;
     Ok(PerEventMail {
         recipients,
-        transport,
+        transport: Some(transport),
         config,
+    })
+}
+
+/// The outbox settings of a listener that mails no one (no valid `recipients_flag`): no
+/// transport is built. Mail options given anyway are named in one warning line, `legacy` (a
+/// listener's own mail option that was given) among them.
+pub fn without_mail(
+    m: &ArgMatches,
+    recipients_flag: &str,
+    legacy: Option<&str>,
+) -> Result<MailConfig, Error> {
+    let mut unused: Vec<String> = legacy.map(str::to_owned).into_iter().collect();
+    for id in [
+        SMTP_HOST,
+        SMTP_TLS,
+        SMTP_USER,
+        SMTP_PASSWORD_FILE,
+        SMTP_CA_FILE,
+        MAIL_TIMEOUT,
+        FROM,
+    ] {
+        if from_command_line(m, id) {
+            unused.push(format!("--{id}"));
+        }
+    }
+    if !unused.is_empty() {
+        log::warn!(
+            "{} not used: there is no mail recipient ({recipients_flag})",
+            unused.join(", ")
+        );
+    }
+    Ok(MailConfig {
+        default_from: None,
+        outbox: outbox_config(m)?,
     })
 }
 
@@ -202,25 +246,26 @@ pub fn per_event_mail(m: &ArgMatches) -> Result<PerEventMail, Error> {
 pub fn notifier_for(
     recipients: &[String],
     about: &str,
-    transport: Box<dyn Transport>,
+    transport: Option<Box<dyn Transport>>,
     config: MailConfig,
     others: Vec<Arc<dyn Channel>>,
 ) -> Result<Option<Notifier>, Error> {
     let mut channels: Vec<Arc<dyn Channel>> = Vec::with_capacity(others.len() + 1);
-    if recipients.is_empty() {
-        if others.is_empty() {
+    match transport.filter(|_| !recipients.is_empty()) {
+        None if others.is_empty() => {
             log::warn!("no valid -m/--email address: {about} are logged, not mailed");
             return Ok(None);
         }
-        log::info!("no valid -m/--email address: {about} are not mailed");
-    } else {
-        log::info!(
-            "mailing {} about {about}, via {}",
-            recipients.join(", "),
-            transport.describe()
-        );
-        let mail = MailChannel::new(recipients.to_vec(), config.default_from, transport);
-        channels.push(Arc::new(mail));
+        None => log::info!("no -m/--email: {about} are not mailed"),
+        Some(transport) => {
+            log::info!(
+                "mailing {} about {about}, via {}",
+                recipients.join(", "),
+                transport.describe()
+            );
+            let mail = MailChannel::new(recipients.to_vec(), config.default_from, transport);
+            channels.push(Arc::new(mail));
+        }
     }
     for c in &others {
         log::info!("notifying about {about} via {}", c.describe());
@@ -1047,5 +1092,29 @@ mod tests {
         let (_, c) = build_ok(&["--smtp-host", "127.0.0.1"], Legacy::default(), None);
         assert_eq!(c.default_from, Some(default_from()));
         assert!(default_from().starts_with("supervisor@"));
+    }
+
+    #[test]
+    fn without_recipients_no_transport_is_built() {
+        // Issue 12: `crashmail -a --webhook URL` must not build (nor warn about) sendmail.
+        let cmd = Command::new("t")
+            .args(args())
+            .arg(sendmail_program_arg())
+            .arg(email_arg("mail"));
+        let m = |argv: &[&str]| {
+            cmd.clone()
+                .try_get_matches_from(std::iter::once("t").chain(argv.iter().copied()))
+                .unwrap()
+        };
+        let mail = per_event_mail(&m(&["-s", "/nonexistent/sendmail -t"])).unwrap();
+        assert!(mail.transport.is_none() && mail.recipients.is_empty());
+        let mail = per_event_mail(&m(&["--max-mails", "3"])).unwrap();
+        assert!(mail.transport.is_none());
+        assert_eq!(mail.config.outbox.flood.map(|f| f.max), Some(3));
+        let mail = per_event_mail(&m(&["-m", "ops@example.com"])).unwrap();
+        assert!(mail.transport.is_some());
+        // Nothing to notify through at all.
+        let n = notifier_for(&[], "crashes", None, mail.config, vec![]).unwrap();
+        assert!(n.is_none());
     }
 }

@@ -1,18 +1,32 @@
 //! The crash-context worker (`--tail N`): one thread that gathers each notification's
 //! crash context over XML-RPC and submits it, in the order the events came, so that
-//! supervisord never waits for a call; and the [`Sink`] notifications end in.
+//! supervisord never waits for a call; the [`Sink`] notifications end in; and [`Delivery`],
+//! how a listener that notifies from its protocol loop (notify, crashmail, the batch mailers)
+//! sends, with `--tail` or without.
+//!
+//! A batch mailer reports a crash only at the end of its interval, but the exit status is
+//! only known until supervisord starts the program again: it gathers at the crash
+//! ([`TailWorker::gather_ahead`]), and the lines wait in the worker for the next notification
+//! it sends, the batch's, each program's under a line naming it.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::notify::{Notification, Notifier};
+use crate::notify::{Kind, Notification, Notifier};
 use crate::Error;
 
-/// One crash context's XML-RPC calls, at most each: a context that needs longer is worth less
-/// than the notification it delays.
-pub const RPC_TIMEOUT: Duration = Duration::from_secs(5);
+use super::Gather;
+
+/// Notifications waiting for their crash context, at most. A job is one notification (a few
+/// hundred bytes); beyond this, supervisord is not answering fast enough for context to help.
+pub const TAIL_QUEUE: usize = 100;
+
+/// At shutdown, how long the tail worker may go on gathering; what is left then goes out
+/// without context (a call in flight gets 1 s more). The notifier's own grace (5 s) follows:
+/// 8 s in all, within supervisord's default `stopwaitsecs` (10 s).
+pub const TAIL_SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 /// At shutdown, past the grace time, how long a call in flight may still take before its
 /// notification goes out without context.
@@ -38,14 +52,19 @@ impl Out {
         Out(Mutex::new(n))
     }
 
-    fn lock(&self) -> MutexGuard<'_, Notifier> {
+    /// The notifier itself (a batch mailer notes its lines in the spool through it).
+    pub fn lock(&self) -> MutexGuard<'_, Notifier> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 impl Sink for Out {
     fn submit(&self, n: Notification) {
-        self.lock().submit(n);
+        // A batch's notification also clears the lines it noted in the spool as they came.
+        match n.kind {
+            Kind::Batch => self.lock().submit_batch(n),
+            _ => self.lock().submit(n),
+        }
     }
 
     fn shutdown(&self) {
@@ -53,14 +72,21 @@ impl Sink for Out {
     }
 }
 
-/// The crash context of a process (`group:name`, the pid that stopped): lines to add.
-pub type Gather = Box<dyn FnMut(&str, Option<u32>) -> Vec<String> + Send>;
-
 /// Which process a job's context is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Context {
     pub namespec: String,
     pub pid: Option<u32>,
+}
+
+impl Context {
+    /// The line over this process's context in a batch: `Crash context of web:web_01 (pid 42):`.
+    pub fn heading(&self) -> String {
+        match self.pid {
+            Some(pid) => format!("Crash context of {} (pid {pid}):", self.namespec),
+            None => format!("Crash context of {}:", self.namespec),
+        }
+    }
 }
 
 /// One notification on its way through the worker: with `context`, its crash context is
@@ -70,8 +96,17 @@ pub struct Job {
     pub context: Option<Context>,
 }
 
+/// What the worker does next: a notification to send (after its context, if any), or a
+/// context to gather for the next notification (a batch's).
+enum Task {
+    Send(Box<Job>),
+    Ahead(Context),
+}
+
 struct Queue {
-    jobs: VecDeque<Job>,
+    jobs: VecDeque<Task>,
+    /// Context gathered ahead, each under its heading: it goes with the next notification sent.
+    held: Vec<String>,
     /// Set at shutdown: finish the queue (gathering until the instant, if any), then stop.
     stop: Option<Instant>,
     /// The worker has returned.
@@ -115,6 +150,7 @@ impl TailWorker {
         let shared = Arc::new(TailShared {
             queue: Mutex::new(Queue {
                 jobs: VecDeque::new(),
+                held: Vec::new(),
                 stop: None,
                 done: false,
                 overflowed: 0,
@@ -126,10 +162,23 @@ impl TailWorker {
         let thread = std::thread::Builder::new()
             .name("crash context".to_owned())
             .spawn(move || {
-                while let Some((job, gather_until)) = next_job(&sh) {
-                    let Job { mut n, context } = job;
+                while let Some((task, gather_until)) = next_job(&sh) {
+                    let in_time = gather_until.is_none_or(|t| Instant::now() < t);
+                    let Job { mut n, context } = match task {
+                        Task::Ahead(c) => {
+                            let mut lines = vec![c.heading()];
+                            if in_time {
+                                lines.extend(gather(&c.namespec, c.pid));
+                            } else {
+                                lines.push(STOPPING.into());
+                            }
+                            sh.lock().held.extend(lines);
+                            continue;
+                        }
+                        Task::Send(job) => *job,
+                    };
                     if let Some(c) = context {
-                        if gather_until.is_none_or(|t| Instant::now() < t) {
+                        if in_time {
                             n.extra.extend(gather(&c.namespec, c.pid));
                         } else {
                             n.extra.push(STOPPING.into());
@@ -138,6 +187,7 @@ impl TailWorker {
                             continue; // sent on without its context at shutdown
                         }
                     }
+                    with_held(&mut n, &mut sh.lock().held);
                     out.submit(n);
                 }
                 let mut q = sh.lock();
@@ -155,6 +205,22 @@ impl TailWorker {
 
     /// Queue `job`; never waits. A full queue sends it on at once, without context.
     pub fn push(&self, job: Job) {
+        if let Some(job) = self.queue(Task::Send(Box::new(job))) {
+            self.overflow(job);
+        }
+    }
+
+    /// Gather the context of `c` now, for the next notification pushed (a batch's); never
+    /// waits. A full queue notes, for that notification, that it was skipped.
+    pub fn gather_ahead(&self, c: Context) {
+        if self.queue(Task::Ahead(c.clone())).is_some() {
+            let skipped = self.skipped();
+            self.shared.lock().held.extend([c.heading(), skipped]);
+        }
+    }
+
+    /// Queue `task`, or give it back when the queue is full (counted, and said once).
+    fn queue(&self, task: Task) -> Option<Task> {
         let mut q = self.shared.lock();
         if q.jobs.len() < self.capacity {
             if q.overflowed > 0 && q.jobs.len() < self.capacity / 2 {
@@ -165,9 +231,9 @@ impl TailWorker {
                 );
                 q.overflowed = 0;
             }
-            q.jobs.push_back(job);
+            q.jobs.push_back(task);
             self.shared.changed.notify_all();
-            return;
+            return None;
         }
         q.overflowed += 1;
         if q.overflowed == 1 {
@@ -176,13 +242,24 @@ impl TailWorker {
                 q.jobs.len()
             );
         }
-        drop(q);
-        let Job { mut n, context } = job;
+        Some(task)
+    }
+
+    fn skipped(&self) -> String {
+        format!(
+            "Crash context skipped: {} notifications were waiting for theirs.",
+            self.capacity
+        )
+    }
+
+    /// A notification the full queue had no room for: sent at once, without its context.
+    fn overflow(&self, task: Task) {
+        let Task::Send(job) = task else {
+            return;
+        };
+        let Job { mut n, context } = *job;
         if context.is_some() {
-            n.extra.push(format!(
-                "Crash context skipped: {} notifications were waiting for theirs.",
-                self.capacity
-            ));
+            n.extra.push(self.skipped());
         }
         self.sink.submit(n);
     }
@@ -209,11 +286,19 @@ impl TailWorker {
                     n.extra.push(STOPPING.into());
                     self.sink.submit(n);
                 }
-                for Job { mut n, context } in q.jobs.drain(..) {
-                    if context.is_some() {
-                        n.extra.push(STOPPING.into());
+                let tasks: Vec<Task> = q.jobs.drain(..).collect();
+                for task in tasks {
+                    match task {
+                        Task::Ahead(c) => q.held.extend([c.heading(), STOPPING.into()]),
+                        Task::Send(job) => {
+                            let Job { mut n, context } = *job;
+                            if context.is_some() {
+                                n.extra.push(STOPPING.into());
+                            }
+                            with_held(&mut n, &mut q.held);
+                            self.sink.submit(n);
+                        }
                     }
-                    self.sink.submit(n);
                 }
                 break;
             }
@@ -235,14 +320,78 @@ impl TailWorker {
     }
 }
 
-/// The worker's next job and whether to gather context for it (until the shutdown deadline);
+/// Where a listener's notifications go from its protocol loop (notify, crashmail), with
+/// `--tail` or without.
+pub enum Delivery {
+    /// No channel: the listener logs what it would have sent.
+    Log,
+    /// Straight to the notifier (no `--tail`).
+    Direct(Arc<dyn Sink>),
+    /// Through the crash-context worker, in order (`--tail`).
+    Tail(TailWorker),
+}
+
+impl Delivery {
+    /// `notifier` (`None`: no channel at all), behind a [`TailWorker`] gathering the exit
+    /// status and `tail` lines from the supervisord we run under when `--tail` was given.
+    pub fn start(notifier: Option<Notifier>, tail: Option<usize>) -> Result<Delivery, Error> {
+        Ok(match (notifier, tail) {
+            (None, _) => Delivery::Log,
+            (Some(n), None) => Delivery::Direct(Arc::new(Out::new(n))),
+            (Some(n), Some(lines)) => Delivery::Tail(TailWorker::start(
+                Arc::new(Out::new(n)),
+                super::from_supervisord(lines),
+                TAIL_QUEUE,
+            )?),
+        })
+    }
+
+    /// Whether notifications go anywhere (else the listener logs them).
+    pub fn sends(&self) -> bool {
+        !matches!(self, Delivery::Log)
+    }
+
+    /// Send `n`; with `--tail` the crash context of `context` is gathered first, off the
+    /// protocol loop. Never waits. Nothing happens without a channel ([`Delivery::sends`]).
+    pub fn send(&self, n: Notification, context: Option<Context>) {
+        match self {
+            Delivery::Log => {}
+            Delivery::Direct(sink) => sink.submit(n),
+            Delivery::Tail(worker) => worker.push(Job { n, context }),
+        }
+    }
+
+    /// Deliver or spool what is queued, gathering context for up to [`TAIL_SHUTDOWN_GRACE`].
+    pub fn shutdown(&mut self) {
+        match self {
+            Delivery::Log => {}
+            Delivery::Direct(sink) => sink.shutdown(),
+            Delivery::Tail(worker) => worker.shutdown(TAIL_SHUTDOWN_GRACE),
+        }
+    }
+}
+
+/// The context gathered ahead goes first in the notification's extra lines (a batch's own
+/// lines, such as how many programs were left out, follow).
+fn with_held(n: &mut Notification, held: &mut Vec<String>) {
+    if !held.is_empty() {
+        let own = std::mem::take(&mut n.extra);
+        n.extra = std::mem::take(held);
+        n.extra.extend(own);
+    }
+}
+
+/// The worker's next task and whether to gather context for it (until the shutdown deadline);
 /// `None`: stopped and nothing is left.
-fn next_job(sh: &TailShared) -> Option<(Job, Option<Instant>)> {
+fn next_job(sh: &TailShared) -> Option<(Task, Option<Instant>)> {
     let mut q = sh.lock();
     loop {
-        if let Some(job) = q.jobs.pop_front() {
-            q.current = job.context.as_ref().map(|_| job.n.clone());
-            return Some((job, q.stop));
+        if let Some(task) = q.jobs.pop_front() {
+            q.current = match &task {
+                Task::Send(job) => job.context.as_ref().map(|_| job.n.clone()),
+                Task::Ahead(_) => None,
+            };
+            return Some((task, q.stop));
         }
         if q.stop.is_some() {
             return None;
@@ -252,7 +401,7 @@ fn next_job(sh: &TailShared) -> Option<(Job, Option<Instant>)> {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::sync::mpsc;
 
@@ -420,5 +569,31 @@ pub(super) mod tests {
         assert!(texts[1..]
             .iter()
             .all(|t| t.contains("Crash context skipped: the listener is stopping.")));
+    }
+
+    #[test]
+    fn context_gathered_ahead_goes_with_the_next_notification() {
+        let rec = Arc::new(Recorder::default());
+        let gather: Gather = Box::new(|namespec, pid| vec![format!("ctx {namespec} {pid:?}")]);
+        let mut w = TailWorker::start(rec.clone(), gather, 10).unwrap();
+        let c = |namespec: &str, pid| Context {
+            namespec: namespec.into(),
+            pid,
+        };
+        w.gather_ahead(c("g:a", Some(7)));
+        w.gather_ahead(c("g:b", None));
+        let mut batch = job("batch", false);
+        batch.n.extra.push("own line".into());
+        w.push(batch);
+        w.push(job("next", false));
+        w.shutdown(Duration::from_secs(1));
+        assert_eq!(
+            rec.texts(),
+            [
+                "batch [\"Crash context of g:a (pid 7):\", \"ctx g:a Some(7)\", \
+                 \"Crash context of g:b:\", \"ctx g:b None\", \"own line\"]",
+                "next []"
+            ]
+        );
     }
 }
