@@ -68,13 +68,11 @@ impl Notifier {
     /// Hand `n` to every channel; never waits for delivery.
     pub fn submit(&self, n: Notification) {
         let (now, wall) = (self.clock.now(), self.clock.wall());
-        let Some((last, rest)) = self.outboxes.split_last() else {
-            return;
-        };
-        for outbox in rest {
-            outbox.hand_over(n.clone(), now, wall);
+        // One copy, shared by every channel's queue.
+        let n = Arc::new(n);
+        for outbox in &self.outboxes {
+            outbox.hand_over(Arc::clone(&n), now, wall);
         }
-        last.hand_over(n, now, wall);
     }
 
     /// Batch mailers (src/batch.rs): the lines of a batch an earlier run collected and did
@@ -107,8 +105,9 @@ impl Notifier {
         let Some((first, rest)) = self.outboxes.split_first() else {
             return;
         };
+        let n = Arc::new(n);
         for outbox in rest {
-            outbox.hand_over(n.clone(), now, wall);
+            outbox.hand_over(Arc::clone(&n), now, wall);
         }
         if first.hand_over(n, now, wall) != Kept::InMemory {
             match keep {
@@ -198,6 +197,7 @@ mod tests {
         down: bool,
         delivered: Mutex<Vec<String>>,
         attempts: Mutex<u32>,
+        renders: Mutex<u32>,
     }
 
     impl Recorder {
@@ -207,6 +207,7 @@ mod tests {
                 down,
                 delivered: Mutex::new(Vec::new()),
                 attempts: Mutex::new(0),
+                renders: Mutex::new(0),
             })
         }
 
@@ -221,6 +222,7 @@ mod tests {
         }
 
         fn render(&self, n: &Notification) -> Result<Rendered, RenderError> {
+            *self.renders.lock().unwrap() += 1;
             Ok(Rendered {
                 from: String::new(),
                 to: Vec::new(),
@@ -295,6 +297,30 @@ mod tests {
         );
         assert!(dead.delivered().is_empty());
         assert!(*dead.attempts.lock().unwrap() >= 1);
+    }
+
+    #[test]
+    fn without_a_spool_the_protocol_loop_only_queues_and_each_worker_renders() {
+        let clock = TestClock::new();
+        let (a, b) = (Recorder::new("a", false), Recorder::new("b", false));
+        let channels: Vec<Arc<dyn Channel>> = vec![a.clone(), b.clone()];
+        let mut notifier = Notifier::manual(channels, config(None, None), &clock);
+        notifier.submit(crash(1));
+        notifier.submit(crash(2));
+        assert_eq!(*a.renders.lock().unwrap() + *b.renders.lock().unwrap(), 0);
+        notifier.run_pending();
+        for r in [&a, &b] {
+            assert_eq!(*r.renders.lock().unwrap(), 2);
+            assert_eq!(r.delivered(), ["web_01 crashed #1", "web_01 crashed #2"]);
+        }
+        // With a spool, each channel renders at once: the file is written before the event
+        // is acknowledged.
+        let dir = tempfile::tempdir().unwrap();
+        let c = Recorder::new("c", true);
+        let channels: Vec<Arc<dyn Channel>> = vec![c.clone()];
+        let spooled = Notifier::manual(channels, config(Some(dir.path()), None), &clock);
+        spooled.submit(crash(3));
+        assert_eq!(*c.renders.lock().unwrap(), 1);
     }
 
     #[test]

@@ -141,7 +141,7 @@ impl Outbox {
     /// Hand over a notification; never waits for delivery. Errors are logged here.
     pub fn submit(&self, n: Notification) {
         let sh = &*self.shared;
-        self.hand_over(n, sh.clock.now(), sh.clock.wall());
+        self.hand_over(Arc::new(n), sh.clock.now(), sh.clock.wall());
     }
 
     /// Batch mailers (src/batch.rs): the lines of a batch an earlier run collected and did
@@ -175,7 +175,7 @@ impl Outbox {
     /// once the batch itself is in the spool (or could not be made at all: that is logged).
     pub fn submit_batch(&self, n: Notification) {
         let sh = &*self.shared;
-        if self.hand_over(n, sh.clock.now(), sh.clock.wall()) != Kept::InMemory {
+        if self.hand_over(Arc::new(n), sh.clock.now(), sh.clock.wall()) != Kept::InMemory {
             self.clear_batch();
         }
     }
@@ -204,7 +204,7 @@ impl Outbox {
     /// every channel, so that their flood controls decide alike), saying where it went.
     pub(in crate::notify) fn hand_over(
         &self,
-        n: Notification,
+        n: Arc<Notification>,
         now: Instant,
         wall: SystemTime,
     ) -> Kept {
@@ -214,8 +214,8 @@ impl Outbox {
                 return Kept::HeldBack;
             }
         }
-        let rendered = match sh.channel.render(&n) {
-            Ok(r) => r,
+        let entry = match sh.keep(&n, wall) {
+            Ok(entry) => entry,
             Err(e) => {
                 log::error!(
                     "cannot make \"{}\" into a {} via {}: {e}; not {}",
@@ -227,7 +227,6 @@ impl Outbox {
                 return Kept::Refused;
             }
         };
-        let entry = sh.keep(rendered, n, wall);
         let kept = match entry {
             Entry::Spooled(_) => Kept::Spooled,
             Entry::Memory(_) | Entry::Backlog(_) => Kept::InMemory,

@@ -42,6 +42,8 @@
 //! same,split), BENCH_PYTHON (a python with supervisor 4 installed, instead of
 //! <repo>/.venv/bin/python), BENCH_LOG_DIR (keep the listeners' logs there, one file per row).
 
+mod channels;
+mod closing_dot;
 mod memmon;
 mod metrics;
 mod soak;
@@ -170,6 +172,9 @@ enum Kind {
     CrashSendmail,
     /// The same, mailed over SMTP to the bench's sink ([`SmtpSink`]).
     CrashSmtp,
+    /// The same with every kind of channel at once (issue 12): mail over SMTP, a webhook and
+    /// a command, each with its own queue and delivery thread (tests/bench/channels.rs).
+    CrashChannels,
     /// A batch mailer (issue #4) fed expected exits: nothing to collect.
     BatchQuiet,
     /// A batch mailer fed crashes: each line collected for the next batch (no TICK comes).
@@ -194,6 +199,7 @@ impl Kind {
             Kind::NoMail => "nomail",
             Kind::CrashSendmail => "crash-sendmail",
             Kind::CrashSmtp => "crash-smtp",
+            Kind::CrashChannels => "crash-channels",
             Kind::BatchQuiet => "batch-quiet",
             Kind::BatchCollect => "batch-collect",
             Kind::WorkerQuiet => "worker-quiet",
@@ -212,7 +218,7 @@ impl Kind {
             | Kind::WorkerQuiet
             | Kind::Metrics => Shape::Running,
             Kind::NoMail | Kind::BatchQuiet => Shape::Exited { expected: true },
-            Kind::CrashSendmail | Kind::CrashSmtp | Kind::BatchCollect => {
+            Kind::CrashSendmail | Kind::CrashSmtp | Kind::CrashChannels | Kind::BatchCollect => {
                 Shape::Exited { expected: false }
             }
             Kind::WorkerTick => Shape::Tick,
@@ -222,7 +228,10 @@ impl Kind {
     /// A listener that delivers mail in the background: stopped between its turns (see
     /// [`Running::pause`]).
     fn mails(self) -> bool {
-        matches!(self, Kind::CrashSendmail | Kind::CrashSmtp)
+        matches!(
+            self,
+            Kind::CrashSendmail | Kind::CrashSmtp | Kind::CrashChannels
+        )
     }
 }
 
@@ -781,6 +790,8 @@ fn proc_cpu(pid: i32) -> Option<Duration> {
 struct Sinks {
     count_file: tempfile::NamedTempFile,
     smtp: Option<SmtpSink>,
+    /// The every-channel row's (issue 12).
+    channels: Option<channels::Sinks>,
 }
 
 impl Sinks {
@@ -793,7 +804,10 @@ impl Sinks {
         if let Some(smtp) = &self.smtp {
             smtp.received.store(0, Ordering::Relaxed);
         }
-        Ok(())
+        match &self.channels {
+            Some(c) => c.reset(),
+            None => Ok(()),
+        }
     }
 
     /// The mails delivered so far this round by a mailing row.
@@ -801,6 +815,7 @@ impl Sinks {
         match (kind, &self.smtp) {
             (Kind::CrashSendmail, _) => fs::metadata(self.count_file.path()).map_or(0, |m| m.len()),
             (Kind::CrashSmtp, Some(smtp)) => smtp.received.load(Ordering::Relaxed),
+            (Kind::CrashChannels, _) => self.channels.as_ref().map_or(0, channels::Sinks::count),
             _ => 0,
         }
     }
@@ -883,7 +898,10 @@ impl Drop for Serving {
 /// Acknowledge what arrives at once. lettre 0.11.23 writes a message's body and its closing
 /// `.` in two writes without TCP_NODELAY, so Nagle holds the `.` until the body is
 /// acknowledged; a server that delays its ACK (Linux: 40 ms) costs 40 ms per mail, and the
-/// worker would spend its turns waiting instead of working (docs/performance.md).
+/// worker would spend its turns waiting instead of working (docs/performance.md). superlance's
+/// transport now writes both in one (tests/bench/closing_dot.rs measures it against a server
+/// without this); the sink keeps acknowledging at once, so that its figures compare with the
+/// earlier runs'.
 fn quickack(stream: &TcpStream) {
     let on: libc::c_int = 1;
     // SAFETY: a valid socket and a c_int option value that outlives the call.
@@ -983,6 +1001,13 @@ fn round(
         (Some(smtp), true) => Some(smtp.serve()?),
         _ => None,
     };
+    let serving_channels = match (
+        &sinks.channels,
+        variants.iter().any(|v| v.kind == Kind::CrashChannels),
+    ) {
+        (Some(c), true) => Some(c.serve()?),
+        _ => None,
+    };
     sinks.reset()?;
     let mut live = Vec::with_capacity(variants.len());
     for v in variants {
@@ -1070,6 +1095,7 @@ fn round(
         });
     }
     drop(serving);
+    drop(serving_channels);
     for (v, f) in variants.iter().zip(&mut figures) {
         if let Some((during, after)) = f.mails.as_mut() {
             *after = sinks.count(v.kind).saturating_sub(*during);
@@ -1242,6 +1268,10 @@ fn bench() -> Result<(), String> {
         print_machine();
         return memmon::bench().map(|_| ());
     }
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("smtp") {
+        print_machine();
+        return closing_dot::bench(Path::new(env!("CARGO_BIN_EXE_superlance")));
+    }
     if std::env::var("BENCH_ONLY").as_deref() == Ok("soak") {
         print_machine();
         let bin = PathBuf::from(env!("CARGO_BIN_EXE_superlance"));
@@ -1344,6 +1374,13 @@ fn bench() -> Result<(), String> {
             .tempfile()
             .map_err(|e| format!("cannot create the sendmail count file: {e}"))?,
         smtp,
+        channels: match channels::Sinks::bind() {
+            Ok(c) => Some(c),
+            Err(e) => {
+                println!("every-channel row skipped: {e}");
+                None
+            }
+        },
     };
     // The sendmail command reads the mail and appends one byte per mail to the count file.
     let sendmail = format!(
@@ -1382,6 +1419,18 @@ fn bench() -> Result<(), String> {
             label: "superlance crashmail -a -m ops@example.com --max-mails 0 --smtp-host SINK --smtp-tls none: crashes, mailed via SMTP",
             program: superlance.clone(),
             args: crashmail(&["--smtp-host", &smtp.addr.to_string(), "--smtp-tls", "none"]),
+            env: Vec::new(),
+        });
+    }
+    if let Some(c) = &sinks.channels {
+        let mut more = args(&[]);
+        more.extend(c.args());
+        let more: Vec<&str> = more.iter().map(String::as_str).collect();
+        variants.push(Variant {
+            kind: Kind::CrashChannels,
+            label: "superlance crashmail -a -m ops@example.com --max-mails 0 --smtp-host SINK --smtp-tls none --webhook URL --command CMD: crashes, each sent by mail, webhook and command",
+            program: superlance.clone(),
+            args: crashmail(&more),
             env: Vec::new(),
         });
     }
@@ -1449,12 +1498,25 @@ fn bench() -> Result<(), String> {
     if only_metrics {
         variants.retain(|v| matches!(v.kind, Kind::Floor | Kind::NoMatch | Kind::Metrics));
     }
+    // BENCH_ONLY=channels: the floor, the non-matching row and the crashmail rows but the
+    // sendmail one (issue 12's row beside the crash rows it extends).
+    let only_channels = std::env::var("BENCH_ONLY").as_deref() == Ok("channels");
+    if only_channels {
+        variants.retain(|v| {
+            matches!(
+                v.kind,
+                Kind::Floor | Kind::NoMatch | Kind::NoMail | Kind::CrashSmtp | Kind::CrashChannels
+            )
+        });
+    }
     let counts: Vec<u64> = variants
         .iter()
         .map(|v| match v.kind {
             Kind::Floor | Kind::NoMatch | Kind::Metrics => events,
             Kind::Action | Kind::Python => slow_events,
-            Kind::NoMail | Kind::CrashSendmail | Kind::CrashSmtp => crash_events,
+            Kind::NoMail | Kind::CrashSendmail | Kind::CrashSmtp | Kind::CrashChannels => {
+                crash_events
+            }
             Kind::BatchQuiet | Kind::BatchCollect | Kind::WorkerQuiet | Kind::WorkerTick => {
                 slow_events
             }
@@ -1739,6 +1801,13 @@ fn bench() -> Result<(), String> {
             texts.join("; ")
         ),
     );
+    if let Some(i) = variants.iter().position(|v| v.kind == Kind::CrashChannels) {
+        let t = &tally[i];
+        channels::verdicts(t.hwm_kib.max(t.maxrss_kib), floor.hwm_kib, &superlance);
+    }
+    if only_channels {
+        return Ok(());
+    }
     drop(sleeper);
     if let Err(e) = metrics::bench(&superlance) {
         println!("metrics scrape rows: {e}");

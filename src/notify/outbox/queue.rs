@@ -6,7 +6,10 @@
 //! next to the delivery itself). Re-reading files in batches as the queue drains would save
 //! those few bytes at the cost of a second source of truth; we keep it simple.
 //!
-//! A mail without a spool copy (no `--spool`, or the write failed) lives in memory, at most
+//! A mail without a spool copy (no `--spool`, or the write failed) lives in memory as the
+//! listener's notification, shared with the other channels' queues ([`Arc`]) and rendered by
+//! the worker when it reaches the head: a backlog costs one copy of each notification however
+//! many channels hold it, and rendering costs the protocol loop nothing. At most
 //! `capacity` of them and [`MAX_BYTES`] of their text (a batch mailer's mails can be large;
 //! the soak in docs/performance.md found the count alone let a backlog of them grow). Beyond
 //! either bound the oldest are folded into one backlog digest at the head of the queue, which
@@ -14,10 +17,11 @@
 //! never dropped silently. The newest mail is never merged, however large.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::digest::{notifications, span, Digest};
-use crate::notify::channel::{Rendered, Words};
+use crate::notify::channel::Words;
 use crate::notify::notification::Notification;
 
 /// The most text (rendered messages and the bodies kept for digests) that mails waiting in
@@ -31,23 +35,27 @@ pub(super) enum Entry {
     Spooled(u64),
     /// In memory only.
     Memory(Box<Pending>),
-    /// Mails merged because the queue was full.
-    Backlog(Digest),
+    /// Mails merged because the queue was full (boxed: an entry stays two words, and a
+    /// thousand of them in the queue's ring cost 16 KB, not a digest's size each).
+    Backlog(Box<Digest>),
 }
 
-/// A notification kept in memory: rendered for delivery, and as the listener wrote it, in
-/// case it has to be merged into a backlog digest.
+/// A notification kept in memory as the listener wrote it (shared with the other channels),
+/// rendered by the worker when its turn comes, or merged into a backlog digest.
 #[derive(Debug)]
 pub(super) struct Pending {
-    pub rendered: Rendered,
-    pub notification: Notification,
+    pub notification: Arc<Notification>,
     pub date: SystemTime,
 }
 
 impl Pending {
-    /// What it holds in memory, roughly: the message and the listener's text.
+    /// What it holds in memory, roughly: the listener's words (the rendered message is about
+    /// as large again, but only for the one being delivered).
     fn bytes(&self) -> usize {
-        self.rendered.message.len() + self.notification.text.len()
+        let n = &self.notification;
+        n.text.len()
+            + n.subject.as_ref().map_or(0, String::len)
+            + n.extra.iter().map(String::len).sum::<usize>()
     }
 
     fn add_to(&self, digest: &mut Digest) {
@@ -59,7 +67,7 @@ impl Pending {
             n.text.split_once('\n').map_or("", |(_, rest)| rest)
         };
         digest.origin(n);
-        digest.add(self.date, &self.rendered.summary, text);
+        digest.add(self.date, &n.summary(), text);
     }
 }
 
@@ -126,7 +134,7 @@ impl Queue {
                 // At the head, where the oldest merged mail was. With a spool whose writes
                 // fail, it may pass spooled mails: their order matters less than not losing
                 // these.
-                self.entries.push_front(Entry::Backlog(Digest::default()));
+                self.entries.push_front(Entry::Backlog(Box::default()));
                 self.in_memory += 1;
                 started = !self.merging;
                 self.merging = true;
@@ -223,16 +231,8 @@ mod tests {
             &format!("body of m{n}{}", "x".repeat(extra)),
             None,
         );
-        let rendered = Rendered {
-            from: "a@b.c".into(),
-            to: vec!["ops@example.com".into()],
-            headers: Vec::new(),
-            message: Vec::new(),
-            summary: format!("m{n}"),
-        };
         Entry::Memory(Box::new(Pending {
-            rendered,
-            notification,
+            notification: Arc::new(notification),
             date: UNIX_EPOCH,
         }))
     }
@@ -242,7 +242,7 @@ mod tests {
             .iter()
             .map(|e| match e {
                 Entry::Spooled(s) => format!("s{s}"),
-                Entry::Memory(p) => p.rendered.summary.clone(),
+                Entry::Memory(p) => p.notification.summary(),
                 Entry::Backlog(d) => format!("backlog({})", d.names().join(",")),
             })
             .collect()
@@ -314,7 +314,7 @@ mod tests {
         assert_eq!(shape(&q), ["m1"]);
         q.push(pending(2));
         assert_eq!(shape(&q), ["backlog(m1)", "m2"]);
-        assert_eq!(q.bytes, "body of m2".len());
+        assert_eq!(q.bytes, "body of m2".len() + "m2".len());
         while q.pop().is_some() {}
         assert_eq!((q.bytes, q.pending, q.in_memory), (0, 0, 0));
     }

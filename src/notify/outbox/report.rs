@@ -55,10 +55,13 @@ impl Shared {
         for entry in entries {
             match entry {
                 Entry::Spooled(_) => left.spooled += 1,
-                Entry::Memory(p) => {
-                    let names = vec![p.rendered.summary.clone()];
-                    rescue(p.rendered, names, &mut left);
-                }
+                Entry::Memory(p) => match self.channel.render(&p.notification) {
+                    Ok(r) => {
+                        let names = vec![r.summary.clone()];
+                        rescue(r, names, &mut left);
+                    }
+                    Err(_) => left.lost.push(p.notification.summary()),
+                },
                 Entry::Backlog(d) => match self.render_backlog(&d) {
                     Ok(r) => rescue(r, d.names(), &mut left),
                     Err(_) => left.lost.extend(d.names()),

@@ -1,6 +1,7 @@
 //! What the protocol thread and the worker share ([`Shared`], its mutable part [`State`]
 //! under one mutex), and the protocol thread's side of it: flood control's decision, keeping a
-//! rendered notification (spool or memory), queueing it, a window's digest.
+//! notification (rendered into the spool, or as it is in memory), queueing it, a window's
+//! digest.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -135,13 +136,19 @@ impl Shared {
         true
     }
 
-    /// A rendered notification as a queue entry: in the spool when there is one (durably,
-    /// before the caller acknowledges its event), else in memory.
-    pub fn keep(&self, rendered: Rendered, notification: Notification, date: SystemTime) -> Entry {
+    /// A notification as a queue entry: rendered into the spool when there is one (durably,
+    /// before the caller acknowledges its event), else in memory as it is (the worker renders
+    /// it when its turn comes). Fails only when it cannot be rendered for the spool.
+    pub fn keep(
+        &self,
+        notification: &Arc<Notification>,
+        date: SystemTime,
+    ) -> Result<Entry, RenderError> {
         if let Some(spool) = &self.spool {
+            let rendered = self.channel.render(notification)?;
             let stamp = self.stamps.next(date);
             match spool.write(stamp, &rendered) {
-                Ok(()) => return Entry::Spooled(stamp),
+                Ok(()) => return Ok(Entry::Spooled(stamp)),
                 Err(e) => log::error!(
                     "cannot write \"{}\" to the spool {}: {e}; keeping it in memory only \
                      (it is lost if the listener is killed before it is sent)",
@@ -150,11 +157,10 @@ impl Shared {
                 ),
             }
         }
-        Entry::Memory(Box::new(Pending {
-            rendered,
-            notification,
+        Ok(Entry::Memory(Box::new(Pending {
+            notification: Arc::clone(notification),
             date,
-        }))
+        })))
     }
 
     /// Queue `entry` and wake the worker.
@@ -193,15 +199,15 @@ impl Shared {
     pub fn digest_entry(&self, ended: Ended) -> Option<Entry> {
         let wall = self.clock.wall();
         let n = ended.notification(self.flood_limit, self.words, wall);
-        let entry = match self.channel.render(&n) {
-            Ok(rendered) => {
+        let entry = match self.keep(&Arc::new(n), wall) {
+            Ok(entry) => {
                 log::info!(
                     "flood control: {}: {} held back, {} one digest",
                     ended.key,
                     notifications(ended.held.count()),
                     self.words.sending
                 );
-                Some(self.keep(rendered, n, wall))
+                Some(entry)
             }
             Err(e) => {
                 log::error!(

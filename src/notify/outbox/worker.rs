@@ -251,10 +251,23 @@ fn load(sh: &Shared, entry: Entry, now: Instant) -> Option<Current> {
                 }
             }
         }
-        Entry::Memory(p) => {
-            let names = vec![p.rendered.summary.clone()];
-            (p.rendered, None, names)
-        }
+        // Rendered now, on this thread: the protocol loop only queued it.
+        Entry::Memory(p) => match sh.channel.render(&p.notification) {
+            Ok(r) => {
+                let names = vec![r.summary.clone()];
+                (r, None, names)
+            }
+            Err(e) => {
+                log::error!(
+                    "cannot make \"{}\" into a {} via {}: {e}; not {}",
+                    p.notification.summary(),
+                    sh.words.one,
+                    sh.describe,
+                    sh.words.sent
+                );
+                return None;
+            }
+        },
         Entry::Backlog(d) => match sh.render_backlog(&d) {
             Ok(r) => (r, None, d.names()),
             Err(e) => {
