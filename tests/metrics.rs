@@ -66,7 +66,7 @@ fn promtool() -> Option<&'static str> {
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
-        eprintln!("SKIPPED: no promtool on this machine: install Debian's prometheus package (tests/setup.sh does, as root with apt-get)");
+        crate::common::missing_package("promtool", "prometheus");
     }
     ok.then_some("promtool")
 }
@@ -344,9 +344,7 @@ fn a_real_prometheus_scrapes_the_counter() {
         .status()
         .map(|s| s.success())
     else {
-        eprintln!(
-            "SKIPPED: no prometheus binary on this machine: install Debian's prometheus package"
-        );
+        crate::common::missing_package("prometheus binary", "prometheus");
         return;
     };
     let port = free_port();

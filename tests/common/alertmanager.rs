@@ -35,13 +35,11 @@ fn find() -> Option<String> {
 }
 
 impl Alertmanager {
-    /// Start one, or `None` (with a line on stderr naming the package) where it is not installed.
+    /// Start one, or `None` where it is not installed ([`super::missing_package`]: a skip
+    /// that names the package, or a failure where the package is required).
     pub fn start() -> Option<Alertmanager> {
         let Some(binary) = find() else {
-            eprintln!(
-                "SKIPPED: no Alertmanager on this machine: install Debian's prometheus-alertmanager \
-                 package (tests/setup.sh does, as root with apt-get)"
-            );
+            super::missing_package("Alertmanager", "prometheus-alertmanager");
             return None;
         };
         let dir = tempdir();
@@ -81,19 +79,6 @@ impl Alertmanager {
             am.log()
         );
         Some(am)
-    }
-
-    /// Start one, or fail the test naming the setup command where it is not installed: for a
-    /// test that proves something only a real Alertmanager can (a resolve), and must not pass
-    /// silently without one.
-    pub fn require() -> Alertmanager {
-        Alertmanager::start().unwrap_or_else(|| {
-            panic!(
-                "this test needs a real Alertmanager: run tests/setup.sh as root (it installs \
-                 Debian's prometheus-alertmanager with apt-get), or apt-get install \
-                 prometheus-alertmanager"
-            )
-        })
     }
 
     /// `http://127.0.0.1:<port>`, what `--alertmanager` takes.

@@ -119,6 +119,22 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     poll(timeout, || cond().then_some(())).is_some()
 }
 
+/// A test needs `what`, from Debian's `package`, and this machine lacks it. Where
+/// `SUPERLANCE_REQUIRE_PACKAGES` is set (.ci/run sets it when it runs as root, where
+/// tests/setup.sh installs the package), that fails the test naming the setup command;
+/// elsewhere the test is skipped with a line that names the package, and tests/run.sh says
+/// before the run which packages are missing, so that a skip is never silent.
+pub fn missing_package(what: &str, package: &str) {
+    let message = format!(
+        "no {what} on this machine: install Debian's {package} package (tests/setup.sh does, \
+         as root with apt-get)"
+    );
+    if std::env::var_os("SUPERLANCE_REQUIRE_PACKAGES").is_some() {
+        panic!("{message}; SUPERLANCE_REQUIRE_PACKAGES is set, so this is a failure");
+    }
+    eprintln!("SKIPPED: {message}");
+}
+
 /// Poll `f` until it gives a value or `timeout` passes.
 pub fn poll<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + timeout;
