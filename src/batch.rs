@@ -21,6 +21,13 @@
 //! dropped the batch: B15); with `--spool DIR` each line is noted in the spool as it is
 //! accepted, so a crash or kill loses none, and the lines left by an earlier run open the
 //! first batch; at SIGTERM the batch in hand is mailed (delivered or spooled) before exit.
+//!
+//! Memory is bounded in a crash storm (issue 15): per program and batch, `--max-lines` lines
+//! are listed and the rest only counted ([`limit`]), the counts noted in the spool too; and a
+//! batch that falls due while the previous one still waits in memory for the mail server is
+//! not queued beside it: it goes on collecting (within the same bound) and goes out at the
+//! next due time after the previous one was delivered. So an outage costs one waiting mail
+//! and one bounded batch, not a mail per interval.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -37,6 +44,9 @@ use crate::runtime::{self, Listener};
 use crate::select::{self, Selection};
 use crate::Error;
 
+mod limit;
+pub use limit::{Decision, Limit, Tally};
+
 /// What makes one batch mailer different from the others.
 pub struct Kind {
     pub name: &'static str,
@@ -51,6 +61,9 @@ pub struct Kind {
     /// The line for this state change at this time (supervisor's asctime), or `None` if this
     /// kind does not report it.
     pub line: fn(&StateChange, &str) -> Option<String>,
+    /// The batch's last line for a program whose lines went over `--max-lines`: the program
+    /// (`group:name`), how many more, the first and last time (as in `line`).
+    pub more: fn(&str, u64, &str, &str) -> String,
 }
 
 const INTERVAL: &str = "interval";
@@ -63,6 +76,7 @@ const USER: &str = "userName";
 const PASSWORD: &str = "password";
 const TLS: &str = "tls";
 const SENDMAIL: &str = "sendmail_program";
+const MAX_LINES: &str = "max-lines";
 
 /// The long options superlance's batch tools knew (the shared optparse parser,
 /// process_state_email_monitor.py `_get_opt_parser`, with optparse's own `--help`): a unique
@@ -187,6 +201,18 @@ pub fn command(kind: &Kind) -> Command {
                     options::DEFAULT_SENDMAIL
                 )),
         )
+        .arg(
+            Arg::new(MAX_LINES)
+                .long(MAX_LINES)
+                .value_name("N")
+                .value_parser(clap::value_parser!(u32))
+                .default_value("20")
+                .help(
+                    "List at most N lines per program in one batch; further ones are counted, \
+                     and the batch ends with one line per such program saying how many more \
+                     there were and between which times (0: no limit)",
+                ),
+        )
         .arg(select::program_arg(
             None,
             "Report only this program: NAME, GROUP:NAME or GROUP:* (repeatable) [default: every program]",
@@ -307,6 +333,7 @@ pub fn run(kind: &'static Kind, m: &ArgMatches) -> Result<(), Error> {
                 .or(kind.default_subject.map(str::to_owned)),
             interval,
             tick_event,
+            max_lines: m.get_one::<u32>(MAX_LINES).copied().unwrap_or(20),
         },
         sink,
         Instant::now(),
@@ -451,6 +478,16 @@ pub trait Sink {
     /// The batch, as one notification.
     fn send(&self, batch: Notification);
     fn shutdown(&mut self);
+    /// `program`'s lines beyond `--max-lines` in this batch so far (noted, as lines are).
+    fn count(&self, _program: &str, _tally: &Tally) {}
+    /// Counts noted by an earlier run and not mailed.
+    fn left_counts(&self) -> Vec<(String, Tally)> {
+        Vec::new()
+    }
+    /// An earlier batch still waits in memory for delivery (the server is down or slow).
+    fn behind(&self) -> bool {
+        false
+    }
 }
 
 impl Sink for Notifier {
@@ -468,6 +505,33 @@ impl Sink for Notifier {
 
     fn shutdown(&mut self) {
         Notifier::shutdown(self);
+    }
+
+    fn count(&self, program: &str, t: &Tally) {
+        self.batch_count(&notify::Counted {
+            program: program.to_owned(),
+            count: t.count,
+            first: t.first,
+            last: t.last,
+        });
+    }
+
+    fn left_counts(&self) -> Vec<(String, Tally)> {
+        self.batch_counts_left()
+            .into_iter()
+            .map(|c| {
+                let tally = Tally {
+                    count: c.count,
+                    first: c.first,
+                    last: c.last,
+                };
+                (c.program, tally)
+            })
+            .collect()
+    }
+
+    fn behind(&self) -> bool {
+        self.behind_in_memory()
     }
 }
 
@@ -496,6 +560,8 @@ pub struct Settings {
     pub interval: Duration,
     /// `-e`, for the hint when no TICK comes.
     pub tick_event: String,
+    /// `--max-lines`: lines listed per program and batch (0: all).
+    pub max_lines: u32,
 }
 
 /// The listener: collects lines, mails them when the [`BatchClock`] or the [`Watchdog`] says.
@@ -505,6 +571,10 @@ pub struct Batch {
     clock: BatchClock,
     watchdog: Watchdog,
     lines: Vec<String>,
+    /// `--max-lines`: which lines are listed, the others' counts.
+    limit: Limit,
+    /// A due batch was held because the previous one still waits (logged once per wait).
+    held: bool,
     sink: Box<dyn Sink>,
     /// This machine's name, for the notification.
     hostname: String,
@@ -524,37 +594,76 @@ impl Batch {
                 plural(lines.len(), "line")
             );
         }
+        let mut limit = Limit::new(settings.max_lines);
+        for (program, tally) in sink.left_counts() {
+            log::info!(
+                "{program}: {} counted beyond --max-lines by the last run: counted in this batch",
+                plural_u64(tally.count, "line")
+            );
+            limit.restore(program, tally);
+        }
         Batch {
             kind,
             clock: BatchClock::new(settings.interval),
             watchdog: Watchdog::new(settings.interval, now),
             settings,
             lines,
+            limit,
+            held: false,
             sink,
             hostname: String::new(),
         }
     }
 
     /// Mail the lines collected so far as one mail (nothing if there are none).
-    fn flush(&mut self, why: &str) {
-        if self.lines.is_empty() {
+    /// `stopping`: the last one, sent whatever waits before it.
+    fn flush(&mut self, why: &str, stopping: bool) {
+        if self.lines.is_empty() && !self.limit.counted() {
             return;
         }
         let s = &self.settings;
         if s.to.is_empty() && !s.others {
             self.lines.clear();
+            self.limit.take();
             return;
         }
-        if s.to.is_empty() {
-            log::info!("{why}: sending {}", plural(self.lines.len(), "line"));
-        } else {
-            log::info!(
-                "{why}: mailing {} to {}",
-                plural(self.lines.len(), "line"),
-                s.to.join(", ")
-            );
+        if !stopping && self.sink.behind() {
+            // Queued beside it, this batch would wait in memory too, and so would every
+            // batch until the server answers: it goes on collecting instead, within
+            // --max-lines, and goes out once the previous one is delivered.
+            if !std::mem::replace(&mut self.held, true) {
+                log::warn!(
+                    "{why}: the previous batch is not delivered yet: this one goes on \
+                     collecting (at most {} per program, the rest counted) and is sent once \
+                     it is",
+                    plural(self.settings.max_lines as usize, "line")
+                );
+            }
+            return;
         }
-        let body = std::mem::take(&mut self.lines).join("\n");
+        self.held = false;
+        let counted = self.limit.take();
+        let more: u64 = counted.iter().map(|(_, t)| t.count).sum();
+        let listed = plural(self.lines.len(), "line");
+        let listed = if more > 0 {
+            format!("{listed} (and {more} more counted)")
+        } else {
+            listed
+        };
+        if s.to.is_empty() {
+            log::info!("{why}: sending {listed}");
+        } else {
+            log::info!("{why}: mailing {listed} to {}", s.to.join(", "));
+        }
+        let mut body = std::mem::take(&mut self.lines).join("\n");
+        for (program, t) in counted {
+            let first = crate::time::LocalTime::at(t.first).to_string();
+            let last = crate::time::LocalTime::at(t.last).to_string();
+            if !body.is_empty() {
+                body.push('\n');
+            }
+            body.push_str(&(self.kind.more)(&program, t.count, &first, &last));
+        }
         // Never held back by flood control: no key.
         self.sink.send(Notification {
             subject: s.subject.clone(),
@@ -572,11 +681,27 @@ impl Batch {
         if !self.settings.selection.matches_process(&change.process) {
             return;
         }
-        let Some(line) = (self.kind.line)(change, &crate::time::asctime()) else {
+        let now = SystemTime::now();
+        let Some(line) = (self.kind.line)(change, &crate::time::LocalTime::at(now).to_string())
+        else {
             return;
         };
         if self.settings.to.is_empty() && !self.settings.others {
             log::info!("{line} (not mailed: no valid -t/--toEmail)");
+            return;
+        }
+        let program = format!("{}:{}", change.process.group, change.process.name);
+        if let Decision::Count(tally) = self.limit.admit(&program, now) {
+            if tally.count == 1 {
+                log::info!(
+                    "{line} (counted, not listed: {program} has had {} in this batch; \
+                     --max-lines)",
+                    plural(self.settings.max_lines as usize, "line")
+                );
+            } else {
+                log::debug!("{line} (counted, not listed)");
+            }
+            self.sink.count(&program, &tally);
             return;
         }
         if self.settings.to.is_empty() {
@@ -598,7 +723,7 @@ impl Listener for Batch {
                     log::info!("TICK events arrive again: batches follow them");
                 }
                 if self.clock.tick(*period, *when) {
-                    self.flush(&format!("TICK_{period}"));
+                    self.flush(&format!("TICK_{period}"), false);
                 }
             }
             _ => {}
@@ -625,16 +750,20 @@ impl Listener for Batch {
                         minutes(self.settings.interval),
                     );
                 }
-                self.flush("no TICK");
+                self.flush("no TICK", false);
             }
-            Due::Flush => self.flush("no TICK"),
+            Due::Flush => self.flush("no TICK", false),
         }
     }
 
     fn shutdown(&mut self) {
-        self.flush("stopping");
+        self.flush("stopping", true);
         self.sink.shutdown();
     }
+}
+
+fn plural_u64(n: u64, what: &str) -> String {
+    plural(usize::try_from(n).unwrap_or(usize::MAX), what)
 }
 
 fn plural(n: usize, what: &str) -> String {
@@ -762,9 +891,12 @@ mod tests {
     #[derive(Default)]
     struct Recorded {
         left: Vec<String>,
+        left_counts: Vec<(String, Tally)>,
         lines: Vec<String>,
+        counts: Vec<(String, Tally)>,
         mails: Vec<Notification>,
         shut: bool,
+        behind: bool,
     }
 
     impl Sink for Recorder {
@@ -780,6 +912,18 @@ mod tests {
         fn shutdown(&mut self) {
             self.0.borrow_mut().shut = true;
         }
+        fn count(&self, program: &str, tally: &Tally) {
+            self.0
+                .borrow_mut()
+                .counts
+                .push((program.to_owned(), *tally));
+        }
+        fn left_counts(&self) -> Vec<(String, Tally)> {
+            self.0.borrow().left_counts.clone()
+        }
+        fn behind(&self) -> bool {
+            self.0.borrow().behind
+        }
     }
 
     fn exit_line(c: &StateChange, at: &str) -> Option<String> {
@@ -794,6 +938,7 @@ mod tests {
         what: "unexpected exits",
         events: "PROCESS_STATE_EXITED",
         line: exit_line,
+        more: |p, n, a, b| format!("{p}: {n} more between {a} and {b}"),
     };
 
     fn batch(rec: &Recorder, to: &[&str], selection: Selection) -> Batch {
@@ -806,6 +951,7 @@ mod tests {
                 subject: Some("Alert".into()),
                 interval: Duration::from_secs(60),
                 tick_event: "TICK_60".into(),
+                max_lines: 20,
             },
             Box::new(rec.clone()),
             Instant::now(),
@@ -929,5 +1075,113 @@ mod tests {
         let mails = std::mem::take(&mut rec.0.borrow_mut().mails);
         assert_eq!(mails.len(), 1);
         assert!(mails[0].text.ends_with(" a:a"), "{:?}", mails[0].text);
+    }
+
+    fn tick(b: &mut Batch, when: u64) {
+        b.handle(&Event::Tick { period: 60, when });
+    }
+
+    #[test]
+    fn issue_15_past_max_lines_a_program_is_counted_and_the_mail_says_how_many() {
+        let rec = Recorder::default();
+        let mut b = batch(&rec, &["ops@example.com"], Selection::any());
+        b.settings.max_lines = 3;
+        b.limit = Limit::new(3);
+        for _ in 0..10 {
+            b.handle(&exited("a", false));
+        }
+        b.handle(&exited("b", false));
+        {
+            let r = rec.0.borrow();
+            assert_eq!(r.lines.len(), 4, "3 of a, 1 of b noted as lines");
+            assert_eq!(r.counts.len(), 7, "each counted one noted as a count");
+            assert_eq!(r.counts[6].0, "a:a");
+            assert_eq!(r.counts[6].1.count, 7);
+        }
+        tick(&mut b, 1_055);
+        let mails = std::mem::take(&mut rec.0.borrow_mut().mails);
+        assert_eq!(mails.len(), 1);
+        let body: Vec<&str> = mails[0].text.split('\n').collect();
+        assert_eq!(body.len(), 5, "{body:?}");
+        assert!(body[..3].iter().all(|l| l.ends_with(" a:a")), "{body:?}");
+        assert!(body[3].ends_with(" b:b"), "{body:?}");
+        assert!(body[4].starts_with("a:a: 7 more between 20"), "{body:?}");
+        // The next batch lists again.
+        b.handle(&exited("a", false));
+        tick(&mut b, 1_115);
+        let mails = std::mem::take(&mut rec.0.borrow_mut().mails);
+        assert!(mails[0].text.ends_with(" a:a") && !mails[0].text.contains('\n'));
+    }
+
+    #[test]
+    fn issue_15_a_batch_due_while_the_last_waits_in_memory_goes_on_collecting() {
+        let rec = Recorder::default();
+        let mut b = batch(&rec, &["ops@example.com"], Selection::any());
+        b.limit = Limit::new(2);
+        b.settings.max_lines = 2;
+        b.handle(&exited("a", false));
+        tick(&mut b, 1_055);
+        assert_eq!(rec.0.borrow().mails.len(), 1);
+        // The server is down: the first batch waits; the next ones are held, not queued.
+        rec.0.borrow_mut().behind = true;
+        for when in [1_115, 1_175, 1_235] {
+            for _ in 0..5 {
+                b.handle(&exited("a", false));
+            }
+            tick(&mut b, when);
+        }
+        assert_eq!(rec.0.borrow().mails.len(), 1, "held while behind");
+        rec.0.borrow_mut().behind = false;
+        tick(&mut b, 1_295);
+        let r = rec.0.borrow();
+        assert_eq!(r.mails.len(), 2);
+        let body: Vec<&str> = r.mails[1].text.split('\n').collect();
+        assert_eq!(body.len(), 3, "{body:?}");
+        assert!(body[2].starts_with("a:a: 13 more between "), "{body:?}");
+        drop(r);
+        // At shutdown the batch goes out even when behind (the outbox reports it).
+        rec.0.borrow_mut().behind = true;
+        b.handle(&exited("a", false));
+        b.shutdown();
+        assert_eq!(rec.0.borrow().mails.len(), 3);
+    }
+
+    #[test]
+    fn issue_15_counts_left_by_an_earlier_run_are_mailed_and_go_on() {
+        let rec = Recorder::default();
+        let t = |s| std::time::UNIX_EPOCH + Duration::from_secs(s);
+        rec.0.borrow_mut().left = vec!["old a:a".into()];
+        rec.0.borrow_mut().left_counts = vec![(
+            "a:a".to_owned(),
+            Tally {
+                count: 4812,
+                first: t(1_700_000_000),
+                last: t(1_700_000_100),
+            },
+        )];
+        let mut b = batch(&rec, &["ops@example.com"], Selection::any());
+        b.handle(&exited("a", false));
+        assert_eq!(rec.0.borrow().counts[0].1.count, 4813, "counted on top");
+        b.shutdown();
+        let text = rec.0.borrow().mails[0].text.clone();
+        let lines: Vec<&str> = text.split('\n').collect();
+        assert_eq!(lines[0], "old a:a");
+        assert!(lines[1].starts_with("a:a: 4813 more between "), "{text}");
+    }
+
+    #[test]
+    fn issue_15_a_batch_of_counts_only_is_still_sent() {
+        let rec = Recorder::default();
+        let mut b = batch(&rec, &["ops@example.com"], Selection::any());
+        b.limit.restore(
+            "a:a".into(),
+            Tally {
+                count: 2,
+                first: SystemTime::now(),
+                last: SystemTime::now(),
+            },
+        );
+        tick(&mut b, 1_055);
+        assert_eq!(rec.0.borrow().mails.len(), 1);
     }
 }

@@ -37,7 +37,7 @@ use std::sync::Arc;
 
 use crate::notify::channel::Channel;
 use crate::notify::notification::Notification;
-use crate::notify::outbox::{Backoff, Clock, Kept, Outbox, OutboxConfig, SystemClock};
+use crate::notify::outbox::{Backoff, Clock, Counted, Kept, Outbox, OutboxConfig, SystemClock};
 use crate::Error;
 
 /// A listener's handle on its channels: one outbox each.
@@ -92,6 +92,28 @@ impl Notifier {
         if let Some(first) = self.outboxes.first() {
             first.batch_line(line);
         }
+    }
+
+    /// Batch mailers: a program's lines beyond `--max-lines`, counted (noted in the first
+    /// channel's spool, as the lines are).
+    pub fn batch_count(&self, c: &Counted) {
+        if let Some(first) = self.outboxes.first() {
+            first.batch_count(c);
+        }
+    }
+
+    /// Batch mailers: the counts of a batch an earlier run collected and did not send.
+    pub fn batch_counts_left(&self) -> Vec<Counted> {
+        self.outboxes
+            .first()
+            .map(Outbox::batch_counts_left)
+            .unwrap_or_default()
+    }
+
+    /// Some channel's earlier notification still waits in memory (its server is down or
+    /// slow): a batch mailer holds its next batch meanwhile.
+    pub fn behind_in_memory(&self) -> bool {
+        self.outboxes.iter().any(Outbox::behind_in_memory)
     }
 
     /// Batch mailers: the collected batch, to every channel. Its noted lines are forgotten

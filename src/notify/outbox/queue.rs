@@ -107,6 +107,11 @@ impl Queue {
         self.entries.len()
     }
 
+    /// Entries held in memory (not in the spool).
+    pub fn in_memory(&self) -> usize {
+        self.in_memory
+    }
+
     /// Queue `entry` last. Returns true when this started merging mails into a backlog digest
     /// (the caller warns once).
     pub fn push(&mut self, entry: Entry) -> bool {

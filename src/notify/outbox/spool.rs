@@ -20,6 +20,8 @@
 //!   collect lines for `--interval` minutes), one per line, appended without fsync as the held
 //!   journals are. Emptied once the batch's mail is in the spool; at start, what is left there
 //!   goes into the first batch.
+//! - `DIR/batch.counts`: the same batch's lines beyond `--max-lines`, counted per program, one
+//!   record each overwritten in place (`counts.rs`); emptied with `batch.lines`.
 //! - `DIR/.lock`: flock(2)ed while a listener uses the directory. Two listeners on one spool
 //!   would deliver each other's mails twice, so the second one does not start.
 //!
@@ -50,8 +52,10 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::counts::{Counted, CountsFile};
 use super::flood::HeldMail;
 use crate::notify::channel::Rendered;
 
@@ -63,6 +67,7 @@ const HELD: &str = "held";
 const HELD_SUFFIX: &str = ".held";
 const LOCK: &str = ".lock";
 const BATCH: &str = "batch.lines";
+const COUNTS: &str = "batch.counts";
 
 /// Strictly increasing stamps: microseconds since 1970, or one more than the last.
 #[derive(Debug, Default)]
@@ -102,6 +107,8 @@ pub(super) struct Spool {
     envelope: bool,
     /// Held open for the flock; closing it (at drop, or when the process dies) unlocks.
     _lock: Option<File>,
+    /// `batch.counts`, kept open while a batch has counts.
+    counts: Mutex<CountsFile>,
 }
 
 impl Spool {
@@ -151,6 +158,7 @@ impl Spool {
             dir: dir.to_owned(),
             envelope: true,
             _lock: lock,
+            counts: Mutex::new(CountsFile::open(dir.join(COUNTS)).0),
         })
     }
 
@@ -279,14 +287,32 @@ impl Spool {
         file.write_all(text.as_bytes())
     }
 
-    /// The batch is in the spool as a mail (or given up): forget its lines.
+    /// Note a program's count of lines beyond `--max-lines` (one write, no fsync).
+    pub fn note_count(&self, c: &Counted) -> io::Result<()> {
+        self.counts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .note(c)
+    }
+
+    /// The counts of a batch an earlier run collected and did not mail.
+    pub fn counts_left(&self) -> Vec<Counted> {
+        let counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        CountsFile::open(counts.path().to_owned()).1
+    }
+
+    /// The batch is in the spool as a mail (or given up): forget its lines and counts.
     pub fn clear_batch(&self) {
-        match fs::remove_file(self.dir.join(BATCH)) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => log::warn!(
-                "spool: cannot delete {}: {e}; its lines may be mailed again at the next start",
-                self.dir.join(BATCH).display()
-            ),
-            _ => {}
+        let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        counts.clear();
+        for name in [BATCH, COUNTS] {
+            match fs::remove_file(self.dir.join(name)) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => log::warn!(
+                    "spool: cannot delete {}: {e}; its lines may be mailed again at the next start",
+                    self.dir.join(name).display()
+                ),
+                _ => {}
+            }
         }
     }
 

@@ -34,6 +34,9 @@ pub(super) struct Shared {
     pub words: Words,
     /// Flood control's journal cannot be written: said once, not once per held notification.
     pub journal_failing: AtomicBool,
+    /// The worker holds a notification that is in memory only (no spool copy) and not
+    /// delivered yet: with the queue's in-memory entries, what "delivery is behind" means.
+    pub memory_in_hand: AtomicBool,
 }
 
 pub(super) struct State {
