@@ -368,8 +368,22 @@ mod tests {
         notifier.batch_line("line 1");
         assert!(dir.path().join("first").join("batch.lines").exists());
         assert_eq!(notifier.batch_left(), ["line 1"]);
+        // issue 15: and so do the counts of lines beyond --max-lines.
+        let t0 = std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let counted = |count| Counted {
+            program: "web:web_01".into(),
+            count,
+            first: t0,
+            last: t0 + Duration::from_secs(count),
+        };
+        notifier.batch_count(&counted(1));
+        notifier.batch_count(&counted(2));
+        assert!(dir.path().join("first").join("batch.counts").exists());
+        assert_eq!(notifier.batch_counts_left(), [counted(2)]);
         notifier.submit_batch(Notification::for_test(Some("batch"), "line 1", None));
         assert!(notifier.batch_left().is_empty());
+        assert!(notifier.batch_counts_left().is_empty());
+        assert!(!dir.path().join("first").join("batch.counts").exists());
         assert_eq!(files(&dir.path().join("hook")).len(), 3);
         for o in notifier.outboxes {
             o.crash();

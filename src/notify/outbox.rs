@@ -372,7 +372,7 @@ fn prepare(
     if let Some(spool) = &spool {
         let left = spool.leftovers();
         journals = spool.held_left();
-        for stamp in left.iter().chain(journals.iter().map(|(w, _, _)| w)) {
+        for stamp in left.iter().chain(journals.iter().map(|(w, _, _, _)| w)) {
             stamps.raise(*stamp);
         }
         if !left.is_empty() {
@@ -410,8 +410,8 @@ fn prepare(
         journal_failing: AtomicBool::new(false),
         memory_in_hand: AtomicBool::new(false),
     });
-    for (window, key, held) in journals {
-        let ended = Ended::recovered(key, window, &held);
+    for (window, key, held, counted) in journals {
+        let ended = Ended::recovered(key, window, &held, counted);
         if let Some(entry) = shared.digest_entry(ended) {
             shared.enqueue(entry);
         }

@@ -59,7 +59,7 @@ impl Pending {
             n.text.split_once('\n').map_or("", |(_, rest)| rest)
         };
         digest.origin(n);
-        digest.add(self.date, &self.rendered.summary, text);
+        digest.add(self.date, n.key.as_deref(), &self.rendered.summary, text);
     }
 }
 

@@ -102,14 +102,21 @@ impl Shared {
             first,
             until,
             held,
+            counted,
         } = admit
         else {
             return false;
         };
         // Under the lock, so that the worker cannot close the window (and delete its journal)
-        // between the decision and the note.
+        // between the decision and the note. What the digest lists is noted line by line;
+        // what it only counts, as the window's count (one record, overwritten): a storm does
+        // not grow the journal.
         if let Some(spool) = &self.spool {
-            match spool.append_held(window, key, &held) {
+            let noted = match counted {
+                Some(span) => spool.note_held_count(window, key, span),
+                None => spool.append_held(window, key, &held),
+            };
+            match noted {
                 Ok(()) => self.journal_failing.store(false, Ordering::Relaxed),
                 Err(e) if !self.journal_failing.swap(true, Ordering::Relaxed) => log::warn!(
                     "flood control: cannot note a held-back {} in {}/held: {e}; \
