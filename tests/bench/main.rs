@@ -45,6 +45,7 @@
 mod memmon;
 mod metrics;
 mod soak;
+mod storm;
 
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -1241,6 +1242,11 @@ fn bench() -> Result<(), String> {
     if std::env::var("BENCH_ONLY").as_deref() == Ok("memmon") {
         print_machine();
         return memmon::bench().map(|_| ());
+    }
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("storm") {
+        // issue 15: a million crashes with the mail server down (tests/bench/storm.rs).
+        print_machine();
+        return storm::bench(Path::new(env!("CARGO_BIN_EXE_superlance"))).map(|_| ());
     }
     if std::env::var("BENCH_ONLY").as_deref() == Ok("soak") {
         print_machine();
