@@ -22,8 +22,9 @@
 //! storm, every crash accounted for.
 //!
 //! Knobs: BENCH_STORM_EVENTS (crash events, default 1,000,000), BENCH_STORM_PROGRAMS (100),
-//! BENCH_STORM_ONLY (a comma-separated list of listeners), BENCH_LOG_DIR (keep the
-//! listeners' logs).
+//! BENCH_STORM_ONLY (a comma-separated list of listeners), BENCH_STORM_BIN (another
+//! superlance executable to measure instead, e.g. one built from an earlier commit: the
+//! options passed are all older than issue 15), BENCH_LOG_DIR (keep the listeners' logs).
 
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -663,6 +664,9 @@ fn mb(kib: u64) -> String {
 
 /// Run the storm for every tool; prints the table and the verdicts.
 pub fn bench(bin: &Path) -> Result<bool, String> {
+    let other = std::env::var_os("BENCH_STORM_BIN").map(std::path::PathBuf::from);
+    let bin = other.as_deref().unwrap_or(bin);
+    println!("storm: measuring {}", bin.display());
     let crashes = env_u64("BENCH_STORM_EVENTS", 1_000_000);
     let programs = env_u64("BENCH_STORM_PROGRAMS", 100).max(1);
     let only = std::env::var("BENCH_STORM_ONLY").unwrap_or_default();
