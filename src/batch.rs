@@ -632,11 +632,16 @@ impl Batch {
             // batch until the server answers: it goes on collecting instead, within
             // --max-lines, and goes out once the previous one is delivered.
             if !std::mem::replace(&mut self.held, true) {
+                let bound = match self.settings.max_lines {
+                    0 => "every line: --max-lines 0".to_owned(),
+                    n => format!(
+                        "at most {} per program, the rest counted",
+                        plural(n as usize, "line")
+                    ),
+                };
                 log::warn!(
                     "{why}: the previous batch is not delivered yet: this one goes on \
-                     collecting (at most {} per program, the rest counted) and is sent once \
-                     it is",
-                    plural(self.settings.max_lines as usize, "line")
+                     collecting ({bound}) and is sent once it is"
                 );
             }
             return;
