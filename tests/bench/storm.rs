@@ -24,7 +24,8 @@
 //! Knobs: BENCH_STORM_EVENTS (crash events, default 1,000,000), BENCH_STORM_PROGRAMS (100),
 //! BENCH_STORM_ONLY (a comma-separated list of listeners), BENCH_STORM_BIN (another
 //! superlance executable to measure instead, e.g. one built from an earlier commit: the
-//! options passed are all older than issue 15), BENCH_LOG_DIR (keep the listeners' logs).
+//! options passed are all older than issue 15), BENCH_STORM_ARGS (more options for every
+//! listener, e.g. `--max-mails 1`), BENCH_LOG_DIR (keep the listeners' logs).
 
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -231,7 +232,11 @@ fn args(tool: &str, port: u16) -> Vec<String> {
         ],
         _ => vec!["-t", "ops@example.com", "-f", "sv@example.com", "-H", &host],
     };
-    v.into_iter().map(str::to_owned).collect()
+    let extra = std::env::var("BENCH_STORM_ARGS").unwrap_or_default();
+    v.into_iter()
+        .chain(extra.split_whitespace())
+        .map(str::to_owned)
+        .collect()
 }
 
 fn frame(out: &mut Vec<u8>, serial: u64, eventname: &str, payload: &str) {
@@ -724,10 +729,13 @@ pub fn bench(bin: &Path) -> Result<bool, String> {
             f.delivery_secs
         );
         if !f.wrong.is_empty() || f.unknown > 0 {
+            let more = f.wrong.len().saturating_sub(5);
             println!(
-                "  {name}: {} lines or mails not understood; programs off: {}",
+                "  {name}: {} lines or mails not understood (a backlog digest does not say whose); {} programs not fully accounted for: {}{}",
                 f.unknown,
-                f.wrong.join(", ")
+                f.wrong.len(),
+                f.wrong[..f.wrong.len().min(5)].join(", "),
+                if more > 0 { format!(", ... and {more} more") } else { String::new() }
             );
         }
     }
