@@ -15,6 +15,7 @@ static KIND: Kind = Kind {
     what: "unexpected exits",
     events: "PROCESS_STATE_EXITED",
     line,
+    more,
 };
 
 /// superlance's spellings: the batch tools' shared parser's.
@@ -38,6 +39,16 @@ fn line(c: &StateChange, asctime: &str) -> Option<String> {
         "{asctime} -- Process {}:{} (pid {pid}) died unexpectedly",
         c.process.group, c.process.name
     ))
+}
+
+/// The batch's last line for a program over `--max-lines` (ours: superlance listed every
+/// line), in the style of the lines above it.
+fn more(program: &str, n: u64, first: &str, last: &str) -> String {
+    if n == 1 {
+        format!("{program}: 1 more crash at {first}")
+    } else {
+        format!("{program}: {n} more crashes between {first} and {last}")
+    }
 }
 
 #[cfg(test)]
@@ -68,5 +79,18 @@ mod tests {
         );
         assert_eq!(line(&change(ProcessState::Exited, Some(true)), at), None);
         assert_eq!(line(&change(ProcessState::Fatal, None), at), None);
+    }
+
+    #[test]
+    fn issue_15_the_more_line() {
+        let (a, b) = ("2026-11-29 11:40:05,123", "2026-11-29 11:41:00,001");
+        assert_eq!(
+            more("web:web_01", 4812, a, b),
+            "web:web_01: 4812 more crashes between 2026-11-29 11:40:05,123 and 2026-11-29 11:41:00,001"
+        );
+        assert_eq!(
+            more("web:web_01", 1, a, a),
+            "web:web_01: 1 more crash at 2026-11-29 11:40:05,123"
+        );
     }
 }

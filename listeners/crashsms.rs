@@ -16,6 +16,7 @@ static KIND: Kind = Kind {
     what: "unexpected exits",
     events: "PROCESS_STATE_EXITED",
     line,
+    more,
 };
 
 /// superlance's spellings: the batch tools' shared parser's.
@@ -39,6 +40,16 @@ fn line(c: &StateChange, asctime: &str) -> Option<String> {
         "[{}:{}]({pid}) exited unexpectedly {asctime}",
         c.process.group, c.process.name
     ))
+}
+
+/// The message's last line for a program over `--max-lines` (ours: superlance listed every
+/// line), short like the lines above it.
+fn more(program: &str, n: u64, first: &str, last: &str) -> String {
+    if n == 1 {
+        format!("[{program}] 1 more crash {first}")
+    } else {
+        format!("[{program}] {n} more crashes {first} to {last}")
+    }
 }
 
 #[cfg(test)]
@@ -65,5 +76,18 @@ mod tests {
         );
         c.expected = Some(true);
         assert_eq!(line(&c, "T"), None);
+    }
+
+    #[test]
+    fn issue_15_the_more_line_is_short_too() {
+        let (a, b) = ("2026-11-29 11:40:05,123", "2026-11-29 11:41:00,001");
+        assert_eq!(
+            more("web:web_01", 4812, a, b),
+            "[web:web_01] 4812 more crashes 2026-11-29 11:40:05,123 to 2026-11-29 11:41:00,001"
+        );
+        assert_eq!(
+            more("web:web_01", 1, a, a),
+            "[web:web_01] 1 more crash 2026-11-29 11:40:05,123"
+        );
     }
 }

@@ -15,6 +15,7 @@ static KIND: Kind = Kind {
     what: "failed starts (FATAL)",
     events: "PROCESS_STATE_FATAL",
     line,
+    more,
 };
 
 /// superlance's spellings: the batch tools' shared parser's.
@@ -36,6 +37,16 @@ fn line(c: &StateChange, asctime: &str) -> Option<String> {
             c.process.group, c.process.name
         )
     })
+}
+
+/// The batch's last line for a program over `--max-lines` (ours: superlance listed every
+/// line), in the style of the lines above it.
+fn more(program: &str, n: u64, first: &str, last: &str) -> String {
+    if n == 1 {
+        format!("{program}: 1 more FATAL state at {first}")
+    } else {
+        format!("{program}: {n} more FATAL states between {first} and {last}")
+    }
 }
 
 #[cfg(test)]
@@ -62,5 +73,18 @@ mod tests {
         );
         c.state = ProcessState::Backoff;
         assert_eq!(line(&c, "T"), None);
+    }
+
+    #[test]
+    fn issue_15_the_more_line() {
+        let (a, b) = ("2026-11-29 11:40:05,123", "2026-11-29 11:41:00,001");
+        assert_eq!(
+            more("backend:db", 12, a, b),
+            "backend:db: 12 more FATAL states between 2026-11-29 11:40:05,123 and 2026-11-29 11:41:00,001"
+        );
+        assert_eq!(
+            more("backend:db", 1, a, a),
+            "backend:db: 1 more FATAL state at 2026-11-29 11:40:05,123"
+        );
     }
 }

@@ -22,6 +22,13 @@
 //! accepted, so a crash or kill loses none, and the lines left by an earlier run open the
 //! first batch; at SIGTERM the batch in hand is mailed (delivered or spooled) before exit.
 //!
+//! Memory is bounded in a crash storm (issue 15): per program and batch, `--max-lines` lines
+//! are listed and the rest only counted ([`limit`]), the counts noted in the spool too; and a
+//! batch that falls due while the previous one still waits in memory for the mail server is
+//! not queued beside it: it goes on collecting (within the same bound) and goes out at the
+//! next due time after the previous one was delivered. So an outage costs one waiting mail
+//! and one bounded batch, not a mail per interval.
+//!
 //! `--tail N` adds the crash context of the programs a batch lists (`tail`).
 
 mod tail;
@@ -41,6 +48,15 @@ use crate::runtime::{self, Listener};
 use crate::select::{self, Selection};
 use crate::Error;
 
+mod clock;
+mod limit;
+mod sink;
+
+pub use clock::{BatchClock, Due, Watchdog};
+pub use limit::{Decision, Limit, Tally};
+use sink::LogOnly;
+pub use sink::Sink;
+
 /// What makes one batch mailer different from the others.
 pub struct Kind {
     pub name: &'static str,
@@ -55,6 +71,9 @@ pub struct Kind {
     /// The line for this state change at this time (supervisor's asctime), or `None` if this
     /// kind does not report it.
     pub line: fn(&StateChange, &str) -> Option<String>,
+    /// The batch's last line for a program whose lines went over `--max-lines`: the program
+    /// (`group:name`), how many more, the first and last time (as in `line`).
+    pub more: fn(&str, u64, &str, &str) -> String,
 }
 
 const INTERVAL: &str = "interval";
@@ -67,6 +86,7 @@ const USER: &str = "userName";
 const PASSWORD: &str = "password";
 const TLS: &str = "tls";
 const SENDMAIL: &str = "sendmail_program";
+const MAX_LINES: &str = "max-lines";
 
 /// The long options superlance's batch tools knew (the shared optparse parser,
 /// process_state_email_monitor.py `_get_opt_parser`, with optparse's own `--help`): a unique
@@ -190,6 +210,18 @@ pub fn command(kind: &Kind) -> Command {
                     "Send through this sendmail command instead of SMTP (e.g. '{}')",
                     options::DEFAULT_SENDMAIL
                 )),
+        )
+        .arg(
+            Arg::new(MAX_LINES)
+                .long(MAX_LINES)
+                .value_name("N")
+                .value_parser(clap::value_parser!(u32))
+                .default_value("20")
+                .help(
+                    "List at most N lines per program in one batch; further ones are counted, \
+                     and the batch ends with one line per such program saying how many more \
+                     there were and between which times (0: no limit)",
+                ),
         )
         .arg(select::program_arg(
             None,
@@ -317,6 +349,7 @@ pub fn run(kind: &'static Kind, m: &ArgMatches) -> Result<(), Error> {
                 .or(kind.default_subject.map(str::to_owned)),
             interval,
             tick_event,
+            max_lines: m.get_one::<u32>(MAX_LINES).copied().unwrap_or(20),
         },
         sink,
         Instant::now(),
@@ -349,152 +382,6 @@ fn minutes(d: Duration) -> String {
     }
 }
 
-/// When a batch is due, by the `when:` stamps of the TICK events (seconds since 1970 by
-/// supervisord's clock, a multiple of the tick's period).
-///
-/// A TICK_N stamped `when` stands for the N seconds before it: the first tick opens the batch
-/// at `when - N`. So `-i 1` with TICK_60 mails at every TICK_60 and with TICK_5 at every 12th,
-/// as superlance did when `-e` matched; any mix of TICK_5/TICK_60/TICK_3600 works the same.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BatchClock {
-    interval_ms: u64,
-    /// When the batch being collected began, by supervisord's clock (seconds).
-    start: Option<u64>,
-}
-
-impl BatchClock {
-    pub fn new(interval: Duration) -> BatchClock {
-        BatchClock {
-            interval_ms: u64::try_from(interval.as_millis()).unwrap_or(u64::MAX),
-            start: None,
-        }
-    }
-
-    /// A TICK_`period` stamped `when` arrived: true when the batch is due (the next one starts
-    /// now).
-    pub fn tick(&mut self, period: u32, when: u64) -> bool {
-        let start = *self
-            .start
-            .get_or_insert(when.saturating_sub(u64::from(period)));
-        if when < start {
-            // supervisord's clock was set back: start over from here.
-            self.start = Some(when);
-            return false;
-        }
-        if (when - start).saturating_mul(1000) >= self.interval_ms {
-            self.start = Some(when);
-            return true;
-        }
-        false
-    }
-}
-
-/// Flushes by the listener's own clock while no TICK comes (see the module doc). Its times
-/// are passed in, so tests run without sleeping.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Watchdog {
-    interval: Duration,
-    last_tick: Instant,
-    /// On our own clock since this flush; `None` while TICKs come.
-    own: Option<Instant>,
-    warned: bool,
-}
-
-/// What the [`Watchdog`] says when woken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Due {
-    Nothing,
-    /// No TICK for two intervals: warn (the first time) and flush.
-    NoTicks {
-        first: bool,
-    },
-    /// On our own clock: flush.
-    Flush,
-}
-
-impl Watchdog {
-    /// The listener's own clock never runs faster than once a second.
-    const MIN_INTERVAL: Duration = Duration::from_secs(1);
-
-    pub fn new(interval: Duration, now: Instant) -> Watchdog {
-        Watchdog {
-            interval: interval.max(Self::MIN_INTERVAL),
-            last_tick: now,
-            own: None,
-            warned: false,
-        }
-    }
-
-    /// A TICK came. True if we were on our own clock until now.
-    pub fn ticked(&mut self, now: Instant) -> bool {
-        self.last_tick = now;
-        self.own.take().is_some()
-    }
-
-    pub fn next(&self) -> Instant {
-        match self.own {
-            None => self.last_tick + self.interval * 2,
-            Some(flushed) => flushed + self.interval,
-        }
-    }
-
-    pub fn wake(&mut self, now: Instant) -> Due {
-        if now < self.next() {
-            return Due::Nothing;
-        }
-        let was_own = self.own.replace(now).is_some();
-        if was_own {
-            return Due::Flush;
-        }
-        let first = !self.warned;
-        self.warned = true;
-        Due::NoTicks { first }
-    }
-}
-
-/// Where a batch goes: the delivery layer, or (no valid address) the log.
-pub trait Sink {
-    /// Lines collected by an earlier run and not mailed.
-    fn left(&self) -> Vec<String>;
-    /// A line joined the batch.
-    fn line(&self, line: &str);
-    /// The batch, as one notification.
-    fn send(&self, batch: Notification);
-    /// A line about `change` joined the batch: gather its crash context now (`--tail`).
-    fn context(&self, _change: &StateChange) {}
-    fn shutdown(&mut self);
-}
-
-impl Sink for Notifier {
-    fn left(&self) -> Vec<String> {
-        self.batch_left()
-    }
-
-    fn line(&self, line: &str) {
-        self.batch_line(line);
-    }
-
-    fn send(&self, batch: Notification) {
-        self.submit_batch(batch);
-    }
-
-    fn shutdown(&mut self) {
-        Notifier::shutdown(self);
-    }
-}
-
-/// No valid recipient: each line is logged when it happens (by [`Batch`]), nothing mailed.
-struct LogOnly;
-
-impl Sink for LogOnly {
-    fn left(&self) -> Vec<String> {
-        Vec::new()
-    }
-    fn line(&self, _: &str) {}
-    fn send(&self, _: Notification) {}
-    fn shutdown(&mut self) {}
-}
-
 /// A batch mailer's settings, from its options.
 pub struct Settings {
     pub selection: Selection,
@@ -508,6 +395,8 @@ pub struct Settings {
     pub interval: Duration,
     /// `-e`, for the hint when no TICK comes.
     pub tick_event: String,
+    /// `--max-lines`: lines listed per program and batch (0: all).
+    pub max_lines: u32,
 }
 
 /// The listener: collects lines, mails them when the [`BatchClock`] or the [`Watchdog`] says.
@@ -517,6 +406,10 @@ pub struct Batch {
     clock: BatchClock,
     watchdog: Watchdog,
     lines: Vec<String>,
+    /// `--max-lines`: which lines are listed, the others' counts.
+    limit: Limit,
+    /// A due batch was held because the previous one still waits (logged once per wait).
+    held: bool,
     sink: Box<dyn Sink>,
     /// This machine's name, for the notification.
     hostname: String,
@@ -536,37 +429,81 @@ impl Batch {
                 plural(lines.len(), "line")
             );
         }
+        let mut limit = Limit::new(settings.max_lines);
+        for (program, tally) in sink.left_counts() {
+            log::info!(
+                "{program}: {} counted beyond --max-lines by the last run: counted in this batch",
+                plural_u64(tally.count, "line")
+            );
+            limit.restore(program, tally);
+        }
         Batch {
             kind,
             clock: BatchClock::new(settings.interval),
             watchdog: Watchdog::new(settings.interval, now),
             settings,
             lines,
+            limit,
+            held: false,
             sink,
             hostname: String::new(),
         }
     }
 
     /// Mail the lines collected so far as one mail (nothing if there are none).
-    fn flush(&mut self, why: &str) {
-        if self.lines.is_empty() {
+    /// `stopping`: the last one, sent whatever waits before it.
+    fn flush(&mut self, why: &str, stopping: bool) {
+        if self.lines.is_empty() && !self.limit.counted() {
             return;
         }
         let s = &self.settings;
         if s.to.is_empty() && !s.others {
             self.lines.clear();
+            self.limit.take();
             return;
         }
-        if s.to.is_empty() {
-            log::info!("{why}: sending {}", plural(self.lines.len(), "line"));
-        } else {
-            log::info!(
-                "{why}: mailing {} to {}",
-                plural(self.lines.len(), "line"),
-                s.to.join(", ")
-            );
+        if !stopping && self.sink.behind() {
+            // Queued beside it, this batch would wait in memory too, and so would every
+            // batch until the server answers: it goes on collecting instead, within
+            // --max-lines, and goes out once the previous one is delivered.
+            if !std::mem::replace(&mut self.held, true) {
+                let bound = match self.settings.max_lines {
+                    0 => "every line: --max-lines 0".to_owned(),
+                    n => format!(
+                        "at most {} per program, the rest counted",
+                        plural(n as usize, "line")
+                    ),
+                };
+                log::warn!(
+                    "{why}: the previous batch is not delivered yet: this one goes on \
+                     collecting ({bound}) and is sent once it is"
+                );
+            }
+            return;
         }
-        let body = std::mem::take(&mut self.lines).join("\n");
+        self.held = false;
+        let counted = self.limit.take();
+        let more: u64 = counted.iter().map(|(_, t)| t.count).sum();
+        let listed = plural(self.lines.len(), "line");
+        let listed = if more > 0 {
+            format!("{listed} (and {more} more counted)")
+        } else {
+            listed
+        };
+        if s.to.is_empty() {
+            log::info!("{why}: sending {listed}");
+        } else {
+            log::info!("{why}: mailing {listed} to {}", s.to.join(", "));
+        }
+        let mut body = std::mem::take(&mut self.lines).join("\n");
+        for (program, t) in counted {
+            let first = crate::time::LocalTime::at(t.first).to_string();
+            let last = crate::time::LocalTime::at(t.last).to_string();
+            if !body.is_empty() {
+                body.push('\n');
+            }
+            body.push_str(&(self.kind.more)(&program, t.count, &first, &last));
+        }
         // Never held back by flood control: no key.
         self.sink.send(Notification {
             subject: s.subject.clone(),
@@ -584,11 +521,27 @@ impl Batch {
         if !self.settings.selection.matches_process(&change.process) {
             return;
         }
-        let Some(line) = (self.kind.line)(change, &crate::time::asctime()) else {
+        let now = SystemTime::now();
+        let Some(line) = (self.kind.line)(change, &crate::time::LocalTime::at(now).to_string())
+        else {
             return;
         };
         if self.settings.to.is_empty() && !self.settings.others {
             log::info!("{line} (not mailed: no valid -t/--toEmail)");
+            return;
+        }
+        let program = format!("{}:{}", change.process.group, change.process.name);
+        if let Decision::Count(tally) = self.limit.admit(&program, now) {
+            if tally.count == 1 {
+                log::info!(
+                    "{line} (counted, not listed: {program} has had {} in this batch; \
+                     --max-lines)",
+                    plural(self.settings.max_lines as usize, "line")
+                );
+            } else {
+                log::debug!("{line} (counted, not listed)");
+            }
+            self.sink.count(&program, &tally);
             return;
         }
         if self.settings.to.is_empty() {
@@ -611,7 +564,7 @@ impl Listener for Batch {
                     log::info!("TICK events arrive again: batches follow them");
                 }
                 if self.clock.tick(*period, *when) {
-                    self.flush(&format!("TICK_{period}"));
+                    self.flush(&format!("TICK_{period}"), false);
                 }
             }
             _ => {}
@@ -638,16 +591,20 @@ impl Listener for Batch {
                         minutes(self.settings.interval),
                     );
                 }
-                self.flush("no TICK");
+                self.flush("no TICK", false);
             }
-            Due::Flush => self.flush("no TICK"),
+            Due::Flush => self.flush("no TICK", false),
         }
     }
 
     fn shutdown(&mut self) {
-        self.flush("stopping");
+        self.flush("stopping", true);
         self.sink.shutdown();
     }
+}
+
+fn plural_u64(n: u64, what: &str) -> String {
+    plural(usize::try_from(n).unwrap_or(usize::MAX), what)
 }
 
 fn plural(n: usize, what: &str) -> String {
@@ -775,9 +732,12 @@ mod tests {
     #[derive(Default)]
     struct Recorded {
         left: Vec<String>,
+        left_counts: Vec<(String, Tally)>,
         lines: Vec<String>,
+        counts: Vec<(String, Tally)>,
         mails: Vec<Notification>,
         shut: bool,
+        behind: bool,
     }
 
     impl Sink for Recorder {
@@ -793,6 +753,18 @@ mod tests {
         fn shutdown(&mut self) {
             self.0.borrow_mut().shut = true;
         }
+        fn count(&self, program: &str, tally: &Tally) {
+            self.0
+                .borrow_mut()
+                .counts
+                .push((program.to_owned(), *tally));
+        }
+        fn left_counts(&self) -> Vec<(String, Tally)> {
+            self.0.borrow().left_counts.clone()
+        }
+        fn behind(&self) -> bool {
+            self.0.borrow().behind
+        }
     }
 
     fn exit_line(c: &StateChange, at: &str) -> Option<String> {
@@ -807,6 +779,7 @@ mod tests {
         what: "unexpected exits",
         events: "PROCESS_STATE_EXITED",
         line: exit_line,
+        more: |p, n, a, b| format!("{p}: {n} more between {a} and {b}"),
     };
 
     fn batch(rec: &Recorder, to: &[&str], selection: Selection) -> Batch {
@@ -819,6 +792,7 @@ mod tests {
                 subject: Some("Alert".into()),
                 interval: Duration::from_secs(60),
                 tick_event: "TICK_60".into(),
+                max_lines: 20,
             },
             Box::new(rec.clone()),
             Instant::now(),
@@ -942,5 +916,113 @@ mod tests {
         let mails = std::mem::take(&mut rec.0.borrow_mut().mails);
         assert_eq!(mails.len(), 1);
         assert!(mails[0].text.ends_with(" a:a"), "{:?}", mails[0].text);
+    }
+
+    fn tick(b: &mut Batch, when: u64) {
+        b.handle(&Event::Tick { period: 60, when });
+    }
+
+    #[test]
+    fn issue_15_past_max_lines_a_program_is_counted_and_the_mail_says_how_many() {
+        let rec = Recorder::default();
+        let mut b = batch(&rec, &["ops@example.com"], Selection::any());
+        b.settings.max_lines = 3;
+        b.limit = Limit::new(3);
+        for _ in 0..10 {
+            b.handle(&exited("a", false));
+        }
+        b.handle(&exited("b", false));
+        {
+            let r = rec.0.borrow();
+            assert_eq!(r.lines.len(), 4, "3 of a, 1 of b noted as lines");
+            assert_eq!(r.counts.len(), 7, "each counted one noted as a count");
+            assert_eq!(r.counts[6].0, "a:a");
+            assert_eq!(r.counts[6].1.count, 7);
+        }
+        tick(&mut b, 1_055);
+        let mails = std::mem::take(&mut rec.0.borrow_mut().mails);
+        assert_eq!(mails.len(), 1);
+        let body: Vec<&str> = mails[0].text.split('\n').collect();
+        assert_eq!(body.len(), 5, "{body:?}");
+        assert!(body[..3].iter().all(|l| l.ends_with(" a:a")), "{body:?}");
+        assert!(body[3].ends_with(" b:b"), "{body:?}");
+        assert!(body[4].starts_with("a:a: 7 more between 20"), "{body:?}");
+        // The next batch lists again.
+        b.handle(&exited("a", false));
+        tick(&mut b, 1_115);
+        let mails = std::mem::take(&mut rec.0.borrow_mut().mails);
+        assert!(mails[0].text.ends_with(" a:a") && !mails[0].text.contains('\n'));
+    }
+
+    #[test]
+    fn issue_15_a_batch_due_while_the_last_waits_in_memory_goes_on_collecting() {
+        let rec = Recorder::default();
+        let mut b = batch(&rec, &["ops@example.com"], Selection::any());
+        b.limit = Limit::new(2);
+        b.settings.max_lines = 2;
+        b.handle(&exited("a", false));
+        tick(&mut b, 1_055);
+        assert_eq!(rec.0.borrow().mails.len(), 1);
+        // The server is down: the first batch waits; the next ones are held, not queued.
+        rec.0.borrow_mut().behind = true;
+        for when in [1_115, 1_175, 1_235] {
+            for _ in 0..5 {
+                b.handle(&exited("a", false));
+            }
+            tick(&mut b, when);
+        }
+        assert_eq!(rec.0.borrow().mails.len(), 1, "held while behind");
+        rec.0.borrow_mut().behind = false;
+        tick(&mut b, 1_295);
+        let r = rec.0.borrow();
+        assert_eq!(r.mails.len(), 2);
+        let body: Vec<&str> = r.mails[1].text.split('\n').collect();
+        assert_eq!(body.len(), 3, "{body:?}");
+        assert!(body[2].starts_with("a:a: 13 more between "), "{body:?}");
+        drop(r);
+        // At shutdown the batch goes out even when behind (the outbox reports it).
+        rec.0.borrow_mut().behind = true;
+        b.handle(&exited("a", false));
+        b.shutdown();
+        assert_eq!(rec.0.borrow().mails.len(), 3);
+    }
+
+    #[test]
+    fn issue_15_counts_left_by_an_earlier_run_are_mailed_and_go_on() {
+        let rec = Recorder::default();
+        let t = |s| std::time::UNIX_EPOCH + Duration::from_secs(s);
+        rec.0.borrow_mut().left = vec!["old a:a".into()];
+        rec.0.borrow_mut().left_counts = vec![(
+            "a:a".to_owned(),
+            Tally {
+                count: 4812,
+                first: t(1_700_000_000),
+                last: t(1_700_000_100),
+            },
+        )];
+        let mut b = batch(&rec, &["ops@example.com"], Selection::any());
+        b.handle(&exited("a", false));
+        assert_eq!(rec.0.borrow().counts[0].1.count, 4813, "counted on top");
+        b.shutdown();
+        let text = rec.0.borrow().mails[0].text.clone();
+        let lines: Vec<&str> = text.split('\n').collect();
+        assert_eq!(lines[0], "old a:a");
+        assert!(lines[1].starts_with("a:a: 4813 more between "), "{text}");
+    }
+
+    #[test]
+    fn issue_15_a_batch_of_counts_only_is_still_sent() {
+        let rec = Recorder::default();
+        let mut b = batch(&rec, &["ops@example.com"], Selection::any());
+        b.limit.restore(
+            "a:a".into(),
+            Tally {
+                count: 2,
+                first: SystemTime::now(),
+                last: SystemTime::now(),
+            },
+        );
+        tick(&mut b, 1_055);
+        assert_eq!(rec.0.borrow().mails.len(), 1);
     }
 }

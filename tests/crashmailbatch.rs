@@ -264,6 +264,138 @@ fn spooled_lines_survive_kill_9_and_sigterm_mails_them() {
     assert_ne!(first, second);
 }
 
+/// A body's last line `<group>:<name>: N more crashes between T1 and T2` (issue 15), parsed:
+/// (program, N, T1, T2).
+fn parse_more(line: &str) -> (String, usize, String, String) {
+    let parsed = || -> Option<(String, usize, String, String)> {
+        let (program, rest) = line.split_once(": ")?;
+        let (n, rest) = rest.split_once(" more crashes between ")?;
+        let (t1, t2) = rest.split_once(" and ")?;
+        let n = n.parse().ok()?;
+        (is_asctime(t1) && is_asctime(t2))
+            .then(|| (program.to_owned(), n, t1.to_owned(), t2.to_owned()))
+    };
+    parsed().unwrap_or_else(|| panic!("not a \"more crashes\" line: {line:?}"))
+}
+
+#[test]
+fn issue_15_a_crash_looper_past_max_lines_is_listed_n_times_then_counted() {
+    // Issue 15: a program crashes 8 times in one (hour-long) batch with --max-lines 3; the
+    // batch mailed at SIGTERM lists its first 3 crashes (their pids, from supervisord's log)
+    // and ends with "looper:looper: 5 more crashes between T1 and T2", T1 and T2 the 4th and
+    // the 8th crash. Fails if more than 3 are listed, if the count is not what supervisord
+    // logged, or if the times are not those of the counted crashes.
+    let server = SmtpServer::start();
+    let sv = start(&[
+        crasher("looper", 8, "0.1"),
+        crasher("calm", 1, "0.1"),
+        pool(&format!(
+            "-t ops@example.com -f supervisor@example.com -H {} -i 60 --max-lines 3",
+            server.host_port()
+        )),
+    ]);
+    sv.wait_running("crashmailbatch", START);
+    sv.ctl(&["start", "looper", "calm"]);
+    let looped = wait_crashes_done(&sv, "looper", 8);
+    let calm = wait_crashes_done(&sv, "calm", 1);
+    sv.wait_stderr_line(
+        "crashmailbatch",
+        &["(counted, not listed: looper:looper has had 3 lines in this batch"],
+        ARRIVE,
+    );
+    sv.ctl(&["stop", "crashmailbatch"]);
+    let mails = server.wait_for_mails(1, ARRIVE);
+    assert_eq!(mails.len(), 1, "{mails:#?}");
+    assert_eq!(
+        mails[0].header("Subject"),
+        Some("Crash alert from supervisord")
+    );
+    let body: Vec<&str> = mails[0].body.lines().filter(|l| !l.is_empty()).collect();
+    assert_eq!(body.len(), 5, "3 + 1 listed, one count line: {body:#?}");
+    let listed: Vec<Line> = body[..4].iter().map(|l| parse_line(l)).collect();
+    assert_each_crash_once(&listed, &looped[..3], "looper");
+    assert_each_crash_once(&listed, &calm, "calm");
+    let (program, n, t1, t2) = parse_more(body[4]);
+    assert_eq!((program.as_str(), n), ("looper:looper", 5), "{body:#?}");
+    // Local asctimes of the same day: compare as text, to the second.
+    assert!(
+        t1[..19] >= looped[3].at[..19],
+        "{t1} before the 4th crash {:?}",
+        looped[3]
+    );
+    assert!(
+        t2[..19] >= looped[7].at[..19],
+        "{t2} before the 8th crash {:?}",
+        looped[7]
+    );
+    assert!(t1 <= t2);
+}
+
+#[test]
+fn issue_15_counts_survive_kill_9_with_a_spool_and_the_file_stays_small() {
+    // Issue 15: with --spool, lines past --max-lines are not appended to batch.lines but
+    // counted in batch.counts, which survives kill -9: the restarted listener mails the 2
+    // listed crashes and "4 more crashes" at SIGTERM. Fails if batch.lines grows past the
+    // limit, if a count is lost with the killed process, or if it is mailed twice.
+    let server = SmtpServer::start();
+    let dir = common::tempdir();
+    let spool = dir.path().join("spool");
+    let sv = start(&[
+        crasher("looper", 6, "0.1"),
+        pool(&format!(
+            "-t ops@example.com -f supervisor@example.com -H {} -i 60 --max-lines 2 \
+             --spool {} --log-level debug",
+            server.host_port(),
+            spool.display()
+        )),
+    ]);
+    let first = sv.wait_running("crashmailbatch", START);
+    sv.ctl(&["start", "looper"]);
+    let crashes = wait_crashes_done(&sv, "looper", 6);
+    assert!(
+        common::wait_until(ARRIVE, || {
+            sv.stderr_log("crashmailbatch")
+                .matches("(counted, not listed")
+                .count()
+                == 4
+        }),
+        "{}",
+        sv.stderr_log("crashmailbatch")
+    );
+    let noted = std::fs::read_to_string(spool.join("batch.lines")).unwrap_or_default();
+    assert_eq!(noted.lines().count(), 2, "{noted:?}");
+    let counts = std::fs::read_to_string(spool.join("batch.counts")).unwrap_or_default();
+    assert_eq!(
+        counts.lines().count(),
+        1,
+        "one record per program: {counts:?}"
+    );
+    // SAFETY: kill(2) with a pid and a signal number.
+    assert_eq!(unsafe { libc::kill(first as i32, libc::SIGKILL) }, 0);
+    common::poll(START, || sv.pid("crashmailbatch").filter(|&p| p != first))
+        .unwrap_or_else(|| panic!("supervisord did not restart the listener"));
+    sv.wait_stderr_line(
+        "crashmailbatch",
+        &["looper:looper: 4 lines counted beyond --max-lines by the last run"],
+        START,
+    );
+    sv.ctl(&["stop", "crashmailbatch"]);
+    let mails = server.wait_for_mails(1, ARRIVE);
+    assert_eq!(mails.len(), 1, "{mails:#?}");
+    let body: Vec<&str> = mails[0].body.lines().filter(|l| !l.is_empty()).collect();
+    assert_eq!(body.len(), 3, "{body:#?}");
+    let listed: Vec<Line> = body[..2].iter().map(|l| parse_line(l)).collect();
+    assert_each_crash_once(&listed, &crashes[..2], "looper");
+    let (program, n, t1, _) = parse_more(body[2]);
+    assert_eq!((program.as_str(), n), ("looper:looper", 4), "{body:#?}");
+    assert!(t1[..19] >= crashes[2].at[..19], "{t1} before the 3rd crash");
+    assert!(
+        !spool.join("batch.counts").exists(),
+        "counts kept after the batch was mailed"
+    );
+    assert!(!spool.join("batch.lines").exists());
+}
+
 // ---------------------------------------------------------------------------------------------
 // Over pipes.
 

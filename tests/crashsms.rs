@@ -95,3 +95,47 @@ fn short_lines_every_crash_once_subject_only_with_s() {
     sv.assert_listener_up("sms_sendmail", p1);
     sv.assert_listener_up("sms_smtp", p2);
 }
+
+#[test]
+fn pipe_issue_15_crashes_past_max_lines_end_in_one_short_count_line() {
+    // Issue 15, over pipes: 6 crashes of one program with --max-lines 1; the message (SMTP,
+    // no Subject) lists the first and ends with "[web:web_01] 5 more crashes T1 to T2". Fails
+    // if more are listed, the count is off, or a Subject appears.
+    use crate::common::pipe::{self, Running};
+    let server = SmtpServer::start();
+    let hp = server.host_port();
+    let mut l = Running::spawn(
+        common::BIN,
+        &[
+            "crashsms",
+            "-t",
+            "sms@example.com",
+            "-f",
+            "sv@example.com",
+            "-H",
+            &hp,
+            "--max-lines",
+            "1",
+        ],
+    );
+    l.expect_stdout(pipe::READY);
+    for serial in 1..=6u32 {
+        l.write(&pipe::exited(serial, "web", "web_01", false, 100 + serial));
+    }
+    l.expect_stdout(&pipe::answered(6));
+    l.close_stdin();
+    let mails = server.wait_for_mails(1, ARRIVE);
+    assert_eq!(mails[0].header("Subject"), None);
+    let body: Vec<&str> = mails[0].body.lines().filter(|l| !l.is_empty()).collect();
+    assert_eq!(body.len(), 2, "{body:#?}");
+    assert_eq!(
+        parse_line(body[0]),
+        ("web".to_owned(), "web_01".to_owned(), 101)
+    );
+    let rest = body[1]
+        .strip_prefix("[web:web_01] 5 more crashes ")
+        .unwrap_or_else(|| panic!("{body:#?}"));
+    let (t1, t2) = rest.split_once(" to ").unwrap();
+    assert!(is_asctime(t1) && is_asctime(t2) && t1 <= t2, "{rest}");
+    assert_eq!(l.finish().code(), 0);
+}

@@ -75,3 +75,51 @@ fn programs_that_cannot_start_are_mailed_by_name() {
     assert_eq!(flushes(&sv.stderr_log("fatalmailbatch")), before);
     sv.assert_listener_up("fatalmailbatch", pid);
 }
+
+#[test]
+fn pipe_issue_15_fatal_states_past_max_lines_are_counted() {
+    // Issue 15, over pipes: 7 FATAL events of one program with --max-lines 2; the batch mailed
+    // at end of input to a real SMTP server lists 2 and ends with "g:db: 5 more FATAL states
+    // between T1 and T2". Fails if more are listed, the count is off, or the noun is wrong.
+    use crate::common::pipe::{self, Running};
+    let server = SmtpServer::start();
+    let hp = server.host_port();
+    let mut l = Running::spawn(
+        crate::common::BIN,
+        &[
+            "fatalmailbatch",
+            "-t",
+            "ops@example.com",
+            "-f",
+            "sv@example.com",
+            "-H",
+            &hp,
+            "--max-lines",
+            "2",
+        ],
+    );
+    l.expect_stdout(pipe::READY);
+    for serial in 1..=7u32 {
+        l.write(&pipe::frame(
+            serial,
+            "PROCESS_STATE_FATAL",
+            "processname:db groupname:g from_state:BACKOFF",
+        ));
+    }
+    l.expect_stdout(&pipe::answered(7));
+    l.close_stdin();
+    let mails = server.wait_for_mails(1, ARRIVE);
+    let body: Vec<&str> = mails[0].body.lines().filter(|l| !l.is_empty()).collect();
+    assert_eq!(body.len(), 3, "{body:#?}");
+    for line in &body[..2] {
+        let (at, rest) = line.split_once(" -- ").unwrap();
+        assert!(is_asctime(at), "{line}");
+        assert_eq!(rest, "Process g:db failed to start too many times");
+    }
+    let rest = body[2]
+        .strip_prefix("g:db: 5 more FATAL states between ")
+        .unwrap_or_else(|| panic!("{body:#?}"));
+    let (t1, t2) = rest.split_once(" and ").unwrap();
+    assert!(is_asctime(t1) && is_asctime(t2) && t1 <= t2, "{rest}");
+    assert_eq!(l.finish().code(), 0);
+}

@@ -6,12 +6,12 @@ mod common; // shared helpers: the binary, temp dirs, /proc, a real supervisord;
 mod compat; // superlance command lines start (issue 16): repeated options (last wins, WARN), abbreviated long options, ignored operands
 mod crash_context; // --tail on the listeners that report a process: exit status and stderr lines in the mail and the webhook JSON, a mail saying why when supervisord is unreachable, a batch's context; memmon's and httpok's restart mails with what the process wrote before the restart, essential's before the shutdown; channel-only listeners never mention sendmail
 mod crashmail; // crashmail end to end: mails that arrive at a real SMTP server
-mod crashmailbatch; // the batch mailer: batches at a real SMTP server, every crash once; the TICK clock
-mod crashsms; // short batched lines for SMS gateways, via sendmail and SMTP
+mod crashmailbatch; // the batch mailer: batches at a real SMTP server, every crash once; the TICK clock; --max-lines and its counts across kill -9
+mod crashsms; // short batched lines for SMS gateways, via sendmail and SMTP; --max-lines's short count line
 mod dispatch; // multi-call names, --list, --install, help, unknown names
 mod entrypoint; // superlance entrypoint: signals passed on, orphans reaped, a recorded failure a non-zero exit
 mod essential; // shutting supervisord down when an essential program fails: graceful stop, status file, grace, exclusions, the SIGTERM way
-mod fatalmailbatch; // programs that cannot start (FATAL), batched
+mod fatalmailbatch; // programs that cannot start (FATAL), batched; FATAL states past --max-lines counted
 mod generate; // --generate: a man page per listener naming every option, completions for bash/zsh/fish, usage errors
 mod httpok; // httpok under a real supervisord: a failing URL restarts its program (new pid) and mails the action log
 mod logging; // stderr format, --syslog and reconnecting after the syslog socket is re-created

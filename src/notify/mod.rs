@@ -44,4 +44,4 @@ pub mod outbox;
 pub use channel::{Channel, DeliveryError, RenderError, Rendered, Words};
 pub use notification::{HttpPost, Kind, Notification};
 pub use notifier::Notifier;
-pub use outbox::{FloodLimit, Outbox, OutboxConfig};
+pub use outbox::{Counted, FloodLimit, Outbox, OutboxConfig};

@@ -37,7 +37,7 @@ use std::sync::Arc;
 
 use crate::notify::channel::Channel;
 use crate::notify::notification::Notification;
-use crate::notify::outbox::{Backoff, Clock, Kept, Outbox, OutboxConfig, SystemClock};
+use crate::notify::outbox::{Backoff, Clock, Counted, Kept, Outbox, OutboxConfig, SystemClock};
 use crate::Error;
 
 /// A listener's handle on its channels: one outbox each.
@@ -90,6 +90,31 @@ impl Notifier {
         if let Some(first) = self.outboxes.first() {
             first.batch_line(line);
         }
+    }
+
+    /// Batch mailers: a program's lines beyond `--max-lines`, counted (noted in the first
+    /// channel's spool, as the lines are).
+    pub fn batch_count(&self, c: &Counted) {
+        if let Some(first) = self.outboxes.first() {
+            first.batch_count(c);
+        }
+    }
+
+    /// Batch mailers: the counts of a batch an earlier run collected and did not send.
+    pub fn batch_counts_left(&self) -> Vec<Counted> {
+        self.outboxes
+            .first()
+            .map(Outbox::batch_counts_left)
+            .unwrap_or_default()
+    }
+
+    /// Every channel's earlier notification still waits in memory (their servers are down
+    /// or slow): a batch mailer holds its next batch meanwhile. One channel behind alone does
+    /// not hold the others back (issue 12: a dead webhook never delays mail): the batch goes
+    /// to all, and the slow one's queue keeps it within its bound (1000 or 8 MiB, the oldest
+    /// merged into a digest).
+    pub fn behind_in_memory(&self) -> bool {
+        self.outboxes.iter().all(Outbox::behind_in_memory)
     }
 
     /// Batch mailers: the collected batch, to every channel. Its noted lines are forgotten
@@ -324,6 +349,27 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_is_held_only_while_every_channel_is_behind() {
+        let clock = TestClock::new();
+        let (dead, live) = (Recorder::new("dead", true), Recorder::new("live", false));
+        let channels: Vec<Arc<dyn Channel>> = vec![dead.clone(), live.clone()];
+        let mut notifier = Notifier::manual(channels, config(None, None), &clock);
+        notifier.submit_batch(Notification::for_test(Some("batch 1"), "line 1", None));
+        notifier.run_pending();
+        assert_eq!(live.delivered(), ["batch 1"]);
+        assert!(
+            !notifier.behind_in_memory(),
+            "a dead webhook must not hold back the mail's next batch"
+        );
+        let (a, b) = (Recorder::new("a", true), Recorder::new("b", true));
+        let channels: Vec<Arc<dyn Channel>> = vec![a, b];
+        let mut notifier = Notifier::manual(channels, config(None, None), &clock);
+        notifier.submit_batch(Notification::for_test(Some("batch 1"), "line 1", None));
+        notifier.run_pending();
+        assert!(notifier.behind_in_memory(), "every channel is behind");
+    }
+
+    #[test]
     fn the_same_on_real_threads_and_time() {
         let dead = Recorder::new("dead", true);
         let live = Recorder::new("live", false);
@@ -381,8 +427,22 @@ mod tests {
         notifier.batch_line("line 1");
         assert!(dir.path().join("first").join("batch.lines").exists());
         assert_eq!(notifier.batch_left(), ["line 1"]);
+        // issue 15: and so do the counts of lines beyond --max-lines.
+        let t0 = std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let counted = |count| Counted {
+            program: "web:web_01".into(),
+            count,
+            first: t0,
+            last: t0 + Duration::from_secs(count),
+        };
+        notifier.batch_count(&counted(1));
+        notifier.batch_count(&counted(2));
+        assert!(dir.path().join("first").join("batch.counts").exists());
+        assert_eq!(notifier.batch_counts_left(), [counted(2)]);
         notifier.submit_batch(Notification::for_test(Some("batch"), "line 1", None));
         assert!(notifier.batch_left().is_empty());
+        assert!(notifier.batch_counts_left().is_empty());
+        assert!(!dir.path().join("first").join("batch.counts").exists());
         assert_eq!(files(&dir.path().join("hook")).len(), 3);
         for o in notifier.outboxes {
             o.crash();

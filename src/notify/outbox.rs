@@ -29,6 +29,7 @@
 //! `spool`, `flood`, `digest`, `clock` (time and backoff), `text` (words for log lines).
 
 mod clock;
+mod counts;
 mod digest;
 mod flood;
 mod queue;
@@ -59,6 +60,7 @@ use worker::Step;
 use worker::Worker;
 
 pub use clock::{Backoff, Clock, SystemClock};
+pub use counts::Counted;
 pub use flood::FloodLimit;
 
 /// How long `shutdown` waits, past the grace time, for a delivery that is under way (the
@@ -169,6 +171,40 @@ impl Outbox {
                 Err(_) => {}
             }
         }
+    }
+
+    /// Batch mailers: a program's lines beyond `--max-lines` in the batch being collected,
+    /// counted. With a spool the count is noted there at once (overwriting the program's
+    /// last one), so that a kill loses none of it.
+    pub fn batch_count(&self, c: &Counted) {
+        let sh = &*self.shared;
+        if let Some(spool) = &sh.spool {
+            match spool.note_count(c) {
+                Ok(()) => sh.journal_failing.store(false, Ordering::Relaxed),
+                Err(e) if !sh.journal_failing.swap(true, Ordering::Relaxed) => log::warn!(
+                    "cannot note the batch's counts in {}: {e}; they are kept in memory \
+                     only until the batch is sent",
+                    spool.dir().display()
+                ),
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// Batch mailers: the counts of a batch an earlier run collected and did not send.
+    pub fn batch_counts_left(&self) -> Vec<Counted> {
+        self.shared
+            .spool
+            .as_ref()
+            .map(Spool::counts_left)
+            .unwrap_or_default()
+    }
+
+    /// A notification waits in memory, queued or being retried: delivery is behind. A batch
+    /// mailer then holds its next batch rather than queue it beside it (src/batch.rs).
+    pub fn behind_in_memory(&self) -> bool {
+        let sh = &*self.shared;
+        sh.memory_in_hand.load(Ordering::Relaxed) || sh.lock().queue.in_memory() > 0
     }
 
     /// Batch mailers: the collected batch as one notification. Its noted lines are forgotten
@@ -348,7 +384,7 @@ fn prepare(
     if let Some(spool) = &spool {
         let left = spool.leftovers();
         journals = spool.held_left();
-        for stamp in left.iter().chain(journals.iter().map(|(w, _, _)| w)) {
+        for stamp in left.iter().chain(journals.iter().map(|(w, _, _, _)| w)) {
             stamps.raise(*stamp);
         }
         if !left.is_empty() {
@@ -384,9 +420,10 @@ fn prepare(
         words,
         channel,
         journal_failing: AtomicBool::new(false),
+        memory_in_hand: AtomicBool::new(false),
     });
-    for (window, key, held) in journals {
-        let ended = Ended::recovered(key, window, &held);
+    for (window, key, held, counted) in journals {
+        let ended = Ended::recovered(key, window, &held, counted);
         if let Some(entry) = shared.digest_entry(ended) {
             shared.enqueue(entry);
         }

@@ -47,6 +47,7 @@ mod closing_dot;
 mod memmon;
 mod metrics;
 mod soak;
+mod storm;
 
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -1271,6 +1272,11 @@ fn bench() -> Result<(), String> {
     if std::env::var("BENCH_ONLY").as_deref() == Ok("smtp") {
         print_machine();
         return closing_dot::bench(Path::new(env!("CARGO_BIN_EXE_superlance")));
+    }
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("storm") {
+        // issue 15: a million crashes with the mail server down (tests/bench/storm.rs).
+        print_machine();
+        return storm::bench(Path::new(env!("CARGO_BIN_EXE_superlance"))).map(|_| ());
     }
     if std::env::var("BENCH_ONLY").as_deref() == Ok("soak") {
         print_machine();

@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
 
-use super::digest::{notifications, span, Digest};
+use super::digest::{notifications, span, Digest, Span};
 use crate::notify::channel::Words;
 use crate::notify::notification::Notification;
 use crate::time::LocalTime;
@@ -45,12 +45,13 @@ impl HeldMail {
         }
     }
 
-    pub fn add_to(&self, digest: &mut Digest) {
+    /// Listed in `digest`, or counted there for `key` (then `key`'s count so far).
+    pub fn add_to(&self, digest: &mut Digest, key: &str) -> Option<Span> {
         let (summary, text) = match &self.subject {
             Some(subject) => (subject.as_str(), self.first_line.as_str()),
             None => (self.first_line.as_str(), ""),
         };
-        digest.add(self.when, summary, text);
+        digest.add(self.when, Some(key), summary, text)
     }
 }
 
@@ -59,12 +60,14 @@ impl HeldMail {
 pub(super) enum Admit {
     Send,
     /// Held back in window `window` (an id for the spool's journal); `first` is the first mail
-    /// held in this window, `until` when the window ends.
+    /// held in this window, `until` when the window ends. `counted`: the digest does not list
+    /// it, only counts it (the window's count of those so far): the journal keeps the count.
     Hold {
         window: u64,
         first: bool,
         until: SystemTime,
         held: HeldMail,
+        counted: Option<Span>,
     },
 }
 
@@ -90,10 +93,13 @@ pub(super) struct Ended {
 impl Ended {
     /// A window's held mails found in the spool's journal at start: the listener stopped (or
     /// was killed) before the window ended.
-    pub fn recovered(key: String, window: u64, mails: &[HeldMail]) -> Ended {
+    pub fn recovered(key: String, window: u64, mails: &[HeldMail], counted: Option<Span>) -> Ended {
         let mut held = Digest::default();
         for mail in mails {
-            mail.add_to(&mut held);
+            mail.add_to(&mut held, &key);
+        }
+        if let Some(span) = counted {
+            held.add_counted(&key, span);
         }
         Ended {
             key,
@@ -219,12 +225,13 @@ impl Flood {
         }
         let held = HeldMail::of(n, wall);
         w.held.origin(n);
-        held.add_to(&mut w.held);
+        let counted = held.add_to(&mut w.held, key);
         Admit::Hold {
             window: w.id,
             first: w.held.count() == 1,
             until: wall + w.end.saturating_duration_since(now),
             held,
+            counted,
         }
     }
 

@@ -67,7 +67,7 @@ impl Pending {
             n.text.split_once('\n').map_or("", |(_, rest)| rest)
         };
         digest.origin(n);
-        digest.add(self.date, &n.summary(), text);
+        digest.add(self.date, n.key.as_deref(), &n.summary(), text);
     }
 }
 
@@ -113,6 +113,11 @@ impl Queue {
 
     pub fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// Entries held in memory (not in the spool).
+    pub fn in_memory(&self) -> usize {
+        self.in_memory
     }
 
     /// Queue `entry` last. Returns true when this started merging mails into a backlog digest

@@ -15,11 +15,16 @@
 //!   in a window. At start, each journal left by an earlier run becomes one digest. Lines are
 //!   appended without fsync: they survive a crash or kill -9 of the listener (the kernel has
 //!   them), not a power cut in the seconds before writeback. An fsync per suppressed crash
-//!   would cap a crash loop at the disk's speed, which is the flood this throttles.
+//!   would cap a crash loop at the disk's speed, which is the flood this throttles. Only what
+//!   the digest lists is noted line by line (at most 20 per window, `digest::PER_PROGRAM`);
+//!   the rest is a count, `DIR/held/<window>-<hex key>.count`, one fixed-length record
+//!   (count, first and last time) overwritten in place, so a storm does not grow the journal.
 //! - `DIR/batch.lines`: a batch mailer's lines not yet mailed (crashmailbatch and friends
 //!   collect lines for `--interval` minutes), one per line, appended without fsync as the held
 //!   journals are. Emptied once the batch's mail is in the spool; at start, what is left there
 //!   goes into the first batch.
+//! - `DIR/batch.counts`: the same batch's lines beyond `--max-lines`, counted per program, one
+//!   record each overwritten in place (`counts.rs`); emptied with `batch.lines`.
 //! - `DIR/.lock`: flock(2)ed while a listener uses the directory. Two listeners on one spool
 //!   would deliver each other's mails twice, so the second one does not start.
 //!
@@ -50,8 +55,11 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::counts::{Counted, CountsFile};
+use super::digest::Span;
 use super::flood::HeldMail;
 use crate::notify::channel::Rendered;
 
@@ -61,8 +69,10 @@ const TMP_PREFIX: &str = ".tmp-";
 const FAILED: &str = "failed";
 const HELD: &str = "held";
 const HELD_SUFFIX: &str = ".held";
+const HELD_COUNT_SUFFIX: &str = ".count";
 const LOCK: &str = ".lock";
 const BATCH: &str = "batch.lines";
+const COUNTS: &str = "batch.counts";
 
 /// Strictly increasing stamps: microseconds since 1970, or one more than the last.
 #[derive(Debug, Default)]
@@ -102,6 +112,8 @@ pub(super) struct Spool {
     envelope: bool,
     /// Held open for the flock; closing it (at drop, or when the process dies) unlocks.
     _lock: Option<File>,
+    /// `batch.counts`, kept open while a batch has counts.
+    counts: Mutex<CountsFile>,
 }
 
 impl Spool {
@@ -151,6 +163,7 @@ impl Spool {
             dir: dir.to_owned(),
             envelope: true,
             _lock: lock,
+            counts: Mutex::new(CountsFile::open(dir.join(COUNTS)).0),
         })
     }
 
@@ -256,14 +269,38 @@ impl Spool {
         file.write_all(held_line(mail).as_bytes())
     }
 
+    fn held_count_path(&self, window: u64, key: &str) -> PathBuf {
+        self.dir
+            .join(HELD)
+            .join(format!("{window:020}-{}{HELD_COUNT_SUFFIX}", hex(key)))
+    }
+
+    /// Note the count of what `window` of `key` held back beyond what its digest lists: one
+    /// record of fixed length at the start of the file, overwritten (one write, no fsync).
+    pub fn note_held_count(&self, window: u64, key: &str, span: Span) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(self.held_count_path(window, key))?;
+        file.write_all_at(held_count_record(span).as_bytes(), 0)
+    }
+
     /// The window's digest is safe (spooled or handed to the queue): forget its journal.
     pub fn remove_held(&self, window: u64, key: &str) {
-        match fs::remove_file(self.held_path(window, key)) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => log::warn!(
-                "spool: cannot delete {}: {e}; its digest may be sent again at the next start",
-                self.held_path(window, key).display()
-            ),
-            _ => {}
+        for path in [
+            self.held_path(window, key),
+            self.held_count_path(window, key),
+        ] {
+            match fs::remove_file(&path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => log::warn!(
+                    "spool: cannot delete {}: {e}; its digest may be sent again at the next start",
+                    path.display()
+                ),
+                _ => {}
+            }
         }
     }
 
@@ -279,14 +316,32 @@ impl Spool {
         file.write_all(text.as_bytes())
     }
 
-    /// The batch is in the spool as a mail (or given up): forget its lines.
+    /// Note a program's count of lines beyond `--max-lines` (one write, no fsync).
+    pub fn note_count(&self, c: &Counted) -> io::Result<()> {
+        self.counts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .note(c)
+    }
+
+    /// The counts of a batch an earlier run collected and did not mail.
+    pub fn counts_left(&self) -> Vec<Counted> {
+        let counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        CountsFile::open(counts.path().to_owned()).1
+    }
+
+    /// The batch is in the spool as a mail (or given up): forget its lines and counts.
     pub fn clear_batch(&self) {
-        match fs::remove_file(self.dir.join(BATCH)) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => log::warn!(
-                "spool: cannot delete {}: {e}; its lines may be mailed again at the next start",
-                self.dir.join(BATCH).display()
-            ),
-            _ => {}
+        let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        counts.clear();
+        for name in [BATCH, COUNTS] {
+            match fs::remove_file(self.dir.join(name)) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => log::warn!(
+                    "spool: cannot delete {}: {e}; its lines may be mailed again at the next start",
+                    self.dir.join(name).display()
+                ),
+                _ => {}
+            }
         }
     }
 
@@ -325,36 +380,81 @@ impl Spool {
         }
     }
 
-    /// Flood-control journals left by an earlier run: (window, key, held mails), oldest first.
-    pub fn held_left(&self) -> Vec<(u64, String, Vec<HeldMail>)> {
+    /// Flood-control journals left by an earlier run: (window, key, held mails listed, held
+    /// mails counted), oldest first.
+    pub fn held_left(&self) -> Vec<HeldLeft> {
         let Ok(dir) = fs::read_dir(self.dir.join(HELD)) else {
             return Vec::new();
         };
-        let mut found = Vec::new();
+        let mut found: std::collections::BTreeMap<(u64, String), (Vec<HeldMail>, Option<Span>)> =
+            Default::default();
         for entry in dir.flatten() {
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            let Some((window, key)) = name
-                .strip_suffix(HELD_SUFFIX)
-                .and_then(|n| n.split_once('-'))
+            let (stem, counted) = match name.strip_suffix(HELD_SUFFIX) {
+                Some(stem) => (stem, false),
+                None => match name.strip_suffix(HELD_COUNT_SUFFIX) {
+                    Some(stem) => (stem, true),
+                    None => continue,
+                },
+            };
+            let Some((window, key)) = stem
+                .split_once('-')
                 .and_then(|(w, k)| Some((w.parse::<u64>().ok()?, unhex(k)?)))
             else {
                 continue;
             };
-            match fs::read_to_string(entry.path()) {
-                Ok(text) => {
-                    // A last line without its newline was being written when we died: skip it.
-                    let complete = text.rfind('\n').map_or("", |i| &text[..i]);
-                    let mails: Vec<HeldMail> =
-                        complete.lines().filter_map(parse_held_line).collect();
-                    found.push((window, key, mails));
+            let text = match fs::read_to_string(entry.path()) {
+                Ok(text) => text,
+                Err(e) => {
+                    log::warn!("spool: cannot read {}: {e}", entry.path().display());
+                    continue;
                 }
-                Err(e) => log::warn!("spool: cannot read {}: {e}", entry.path().display()),
+            };
+            let slot = found.entry((window, key)).or_default();
+            if counted {
+                slot.1 = parse_held_count(&text);
+            } else {
+                // A last line without its newline was being written when we died: skip it.
+                let complete = text.rfind('\n').map_or("", |i| &text[..i]);
+                slot.0 = complete.lines().filter_map(parse_held_line).collect();
             }
         }
-        found.sort_by_key(|(window, _, _)| *window);
         found
+            .into_iter()
+            .map(|((window, key), (mails, counted))| (window, key, mails, counted))
+            .collect()
     }
+}
+
+/// A flood-control journal left by an earlier run: window, key, the mails its digest lists,
+/// the count of the rest.
+pub(super) type HeldLeft = (u64, String, Vec<HeldMail>, Option<Span>);
+
+fn millis(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// `<count> <first ms> <last ms>`, 20 digits each: always the same length.
+fn held_count_record(span: Span) -> String {
+    format!(
+        "{:020} {:020} {:020}\n",
+        span.count,
+        millis(span.first),
+        millis(span.last)
+    )
+}
+
+fn parse_held_count(text: &str) -> Option<Span> {
+    let mut fields = text.strip_suffix('\n')?.split(' ');
+    let mut next = || fields.next()?.parse::<u64>().ok();
+    let (count, first, last) = (next()?, next()?, next()?);
+    Some(Span {
+        count,
+        first: UNIX_EPOCH + Duration::from_millis(first),
+        last: UNIX_EPOCH + Duration::from_millis(last),
+    })
 }
 
 enum LockError {

@@ -35,6 +35,9 @@ pub(super) struct Shared {
     pub words: Words,
     /// Flood control's journal cannot be written: said once, not once per held notification.
     pub journal_failing: AtomicBool,
+    /// The worker holds a notification that is in memory only (no spool copy) and not
+    /// delivered yet: with the queue's in-memory entries, what "delivery is behind" means.
+    pub memory_in_hand: AtomicBool,
 }
 
 pub(super) struct State {
@@ -100,14 +103,21 @@ impl Shared {
             first,
             until,
             held,
+            counted,
         } = admit
         else {
             return false;
         };
         // Under the lock, so that the worker cannot close the window (and delete its journal)
-        // between the decision and the note.
+        // between the decision and the note. What the digest lists is noted line by line;
+        // what it only counts, as the window's count (one record, overwritten): a storm does
+        // not grow the journal.
         if let Some(spool) = &self.spool {
-            match spool.append_held(window, key, &held) {
+            let noted = match counted {
+                Some(span) => spool.note_held_count(window, key, span),
+                None => spool.append_held(window, key, &held),
+            };
+            match noted {
                 Ok(()) => self.journal_failing.store(false, Ordering::Relaxed),
                 Err(e) if !self.journal_failing.swap(true, Ordering::Relaxed) => log::warn!(
                     "flood control: cannot note a held-back {} in {}/held: {e}; \

@@ -656,3 +656,62 @@ impl Channel for Picky {
         self.0.describe()
     }
 }
+
+#[test]
+fn issue_15_a_storm_held_back_keeps_the_journal_small_and_survives_a_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = TestClock::new();
+    let t = FakeTransport::default();
+    let mut cfg = config(Some(dir.path()));
+    cfg.flood = flood(1, Duration::from_secs(600));
+    let mut first = Outbox::manual(t.boxed(), cfg.clone(), &clock).unwrap();
+    for n in 1..=5_001 {
+        first.submit(mail(&format!("k{n}"), Some("web:k")));
+    }
+    first.run_pending();
+    assert_eq!(t.delivered(), ["k1"]);
+    let journal: u64 = std::fs::read_dir(dir.path().join("held"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    assert!(
+        journal < 4096,
+        "20 lines and one count, not 5000 lines: {journal}"
+    );
+    first.crash();
+
+    let mut second = Outbox::manual(t.boxed(), cfg, &clock).unwrap();
+    second.run_pending();
+    assert_eq!(
+        t.delivered()[1],
+        "web:k: 5000 more notifications suppressed (flood control: max 1 per 10 minutes)"
+    );
+    let digest = t.text(1);
+    assert!(digest.contains("  k2\n    body of k2\n"), "{digest}");
+    assert!(digest.contains("  k21\n"), "{digest}");
+    assert!(!digest.contains("  k22\n"), "{digest}");
+    assert!(
+        digest.contains("web:k: 4980 more between "),
+        "the rest counted: {digest}"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("held")).unwrap().count(),
+        0
+    );
+}
+
+#[test]
+fn issue_15_behind_while_a_notification_waits_in_memory() {
+    let clock = TestClock::new();
+    let t = FakeTransport::with(|f| f.transient = 1);
+    let mut outbox = Outbox::manual(t.boxed(), config(None), &clock).unwrap();
+    assert!(!outbox.behind_in_memory());
+    outbox.submit(mail("batch 1", None));
+    assert!(outbox.behind_in_memory(), "queued");
+    outbox.run_pending();
+    assert!(outbox.behind_in_memory(), "in hand, being retried");
+    clock.advance(Duration::from_secs(2));
+    outbox.run_pending();
+    assert_eq!(t.delivered(), ["batch 1"]);
+    assert!(!outbox.behind_in_memory());
+}

@@ -3,6 +3,7 @@
 //! the report at the end. Its decisions are one function, [`Worker::step`], which the thread
 //! loops over and the tests call with a clock they move by hand.
 
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use super::clock::Backoff;
@@ -90,6 +91,11 @@ impl Worker {
                 Some(entry) => {
                     drop(st);
                     self.current = load(sh, entry, now);
+                    let memory = self
+                        .current
+                        .as_ref()
+                        .is_some_and(|c| c.unsent.stamp.is_none());
+                    sh.memory_in_hand.store(memory, Ordering::Relaxed);
                     Step::Again
                 }
                 None if stopping => Step::Done,
@@ -125,6 +131,12 @@ impl Worker {
         let w = sh.words;
         let summary = &cur.unsent.rendered.summary;
         let to = sh.channel.recipients(&cur.unsent.rendered);
+        if !matches!(
+            result,
+            Err(DeliveryError::Transient(_) | DeliveryError::Later { .. })
+        ) {
+            sh.memory_in_hand.store(false, Ordering::Relaxed);
+        }
         match result {
             Ok(()) => {
                 if let (Some(spool), Some(stamp)) = (&sh.spool, cur.unsent.stamp) {
