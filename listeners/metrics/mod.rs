@@ -283,16 +283,11 @@ pub struct Metrics<P: Procfs> {
 }
 
 impl<P: Procfs> Metrics<P> {
-    /// Write the textfile: a temp file beside it (not `*.prom`, so node_exporter never reads
-    /// it half written), then rename over it. Failures are logged.
+    /// Write the textfile atomically (`exposition::write_textfile`). Failures are logged.
     fn write_textfile(&self) {
         let Some(path) = &self.textfile else { return };
         let text = self.exposition.render(Format::Text);
-        let mut tmp = path.clone().into_os_string();
-        tmp.push(format!(".{}.tmp", std::process::id()));
-        let tmp = PathBuf::from(tmp);
-        if let Err(e) = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path)) {
-            let _ = std::fs::remove_file(&tmp);
+        if let Err(e) = crate::exposition::write_textfile(path, &text) {
             log::warn!("cannot write {}: {e}", path.display());
         }
     }

@@ -6,44 +6,15 @@
 //! borrowed `&str` allocates nothing, and the output comes out sorted, so that two scrapes
 //! list series in the same order.
 //!
-//! The exposition is written by hand ([`render`]): the Prometheus text format 0.0.4 and
-//! OpenMetrics 1.0 differ only in the counter family names (`_total` on the samples only in
-//! OpenMetrics), `# EOF`, and the content type. Why not the `prometheus-client` crate:
-//! docs/dependencies.md. Label values are escaped as both formats say: backslash, double
-//! quote and newline; everything else, non-ASCII included, is written as UTF-8.
+//! The exposition ([`render`]) is written with `crate::exposition`, which the delivery
+//! figures of the notifying listeners share: the formats, the escaping of label values.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use crate::event::{Event, ProcessState, StateChange, SupervisorState};
+pub use crate::exposition::Format;
+use crate::exposition::{Kind, Out};
 use crate::rpc::ProcessInfo;
-
-/// Which exposition format a scraper asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// Prometheus text format 0.0.4.
-    Text,
-    /// OpenMetrics 1.0 text.
-    OpenMetrics,
-}
-
-impl Format {
-    pub fn content_type(self) -> &'static str {
-        match self {
-            Format::Text => "text/plain; version=0.0.4; charset=utf-8",
-            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        }
-    }
-
-    /// The format an `Accept` header asks for: OpenMetrics when it names it (as Prometheus
-    /// 2.5 and later do by default), else the classic text format.
-    pub fn from_accept(accept: Option<&str>) -> Format {
-        match accept {
-            Some(a) if a.contains("application/openmetrics-text") => Format::OpenMetrics,
-            _ => Format::Text,
-        }
-    }
-}
 
 /// One program's counters and gauges.
 #[derive(Debug, Clone, Default)]
@@ -239,66 +210,6 @@ fn event_name<'a>(event: &Event<'a>) -> std::borrow::Cow<'a, str> {
     })
 }
 
-/// Append `value` to `out` as a label value: `\`, `"` and newline escaped.
-pub fn escape_label(out: &mut String, value: &str) {
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-}
-
-/// The writer of one exposition: family headers, then samples.
-struct Out<'a> {
-    text: &'a mut String,
-    format: Format,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Counter,
-    Gauge,
-}
-
-impl Out<'_> {
-    /// `# HELP` and `# TYPE` of a family. `name` is the sample name (counters end in
-    /// `_total`); OpenMetrics names the family without it.
-    fn family(&mut self, name: &str, kind: Kind, help: &str) {
-        let family = match (self.format, kind) {
-            (Format::OpenMetrics, Kind::Counter) => name.strip_suffix("_total").unwrap_or(name),
-            _ => name,
-        };
-        let kind = match kind {
-            Kind::Counter => "counter",
-            Kind::Gauge => "gauge",
-        };
-        let _ = writeln!(self.text, "# HELP {family} {help}");
-        let _ = writeln!(self.text, "# TYPE {family} {kind}");
-    }
-
-    /// One sample: `name{k="v",...} value`.
-    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
-        self.text.push_str(name);
-        if !labels.is_empty() {
-            self.text.push('{');
-            for (i, (k, v)) in labels.iter().enumerate() {
-                if i > 0 {
-                    self.text.push(',');
-                }
-                self.text.push_str(k);
-                self.text.push_str("=\"");
-                escape_label(self.text, v);
-                self.text.push('"');
-            }
-            self.text.push('}');
-        }
-        let _ = writeln!(self.text, " {value}");
-    }
-}
-
 /// Memory read at scrape time: (group, name, resident bytes).
 pub type Memory = [(String, String, u64)];
 
@@ -460,9 +371,7 @@ pub fn render(state: &State, memory: Option<&Memory>, format: Format) -> String 
         &[],
         state.listener_start,
     );
-    if format == Format::OpenMetrics {
-        text.push_str("# EOF\n");
-    }
+    o.finish();
     text
 }
 
@@ -586,9 +495,6 @@ mod tests {
 
     #[test]
     fn label_values_are_escaped_and_utf8_kept() {
-        let mut v = String::new();
-        escape_label(&mut v, "a\\b\"c\nd grüppe ü");
-        assert_eq!(v, "a\\\\b\\\"c\\nd grüppe ü");
         let mut s = State::new(0);
         feed(
             &mut s,
@@ -626,17 +532,5 @@ mod tests {
         feed(&mut s, "SOMETHING_NEW", "x");
         feed(&mut s, "SOMETHING_NEW", "y");
         assert_eq!(s.events["SOMETHING_NEW"], 2);
-    }
-
-    #[test]
-    fn accept_header_picks_the_format() {
-        assert_eq!(Format::from_accept(None), Format::Text);
-        assert_eq!(Format::from_accept(Some("text/plain")), Format::Text);
-        assert_eq!(
-            Format::from_accept(Some(
-                "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
-            )),
-            Format::OpenMetrics
-        );
     }
 }
