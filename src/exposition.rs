@@ -178,7 +178,7 @@ mod tests {
             o.finish();
             assert!(text.contains(family), "{text}");
             assert!(
-                text.contains("x_total{a=\"1\",b=\"q\\\"\"} 3\ny 1.5\n"),
+                text.contains("\nx_total{a=\"1\",b=\"q\\\"\"} 3\n"),
                 "{text}"
             );
             assert!(text.ends_with(&format!("y 1.5\n{end}")), "{text}");
