@@ -80,7 +80,8 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
         }
     );
     let others = notify::options::channels(m, "crashmail")?;
-    let notifier = options::notifier_for(&recipients, &about, transport, config, others)?;
+    let mut notifier = options::notifier_for(&recipients, &about, transport, config, others)?;
+    notify::options::export_figures(m, "crashmail", notifier.as_mut())?;
     let mut listener = Crashmail {
         selection: if selection.is_empty() {
             Selection::any()

@@ -265,6 +265,7 @@ pub fn run(kind: &'static Kind, m: &ArgMatches) -> Result<(), Error> {
             "no valid -t/--toEmail address: {} will be logged, not mailed",
             kind.what
         );
+        notify::options::export_figures(m, kind.name, None)?;
         Box::new(LogOnly)
     } else if recipients.is_empty() {
         log::info!(
@@ -276,7 +277,9 @@ pub fn run(kind: &'static Kind, m: &ArgMatches) -> Result<(), Error> {
         for c in &others {
             log::info!("notifying about {} via {}", kind.what, c.describe());
         }
-        Box::new(Notifier::start(others, config.outbox)?)
+        let mut notifier = Notifier::start(others, config.outbox)?;
+        notify::options::export_figures(m, kind.name, Some(&mut notifier))?;
+        Box::new(notifier)
     } else {
         log::info!(
             "collecting {} of {} and mailing them to {} every {}, via {}",
@@ -293,7 +296,9 @@ pub fn run(kind: &'static Kind, m: &ArgMatches) -> Result<(), Error> {
             log::info!("notifying about {} via {}", kind.what, c.describe());
         }
         channels.extend(others);
-        Box::new(Notifier::start(channels, config.outbox)?)
+        let mut notifier = Notifier::start(channels, config.outbox)?;
+        notify::options::export_figures(m, kind.name, Some(&mut notifier))?;
+        Box::new(notifier)
     };
     let mut batch = Batch::new(
         kind,

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::clock::Clock;
 use super::digest::{notifications, Digest};
+use super::figures::{Figures, Outcome};
 use super::flood::{Admit, Ended, Flood, FloodLimit};
 use super::queue::{backlog_notification, Entry, Pending, Queue, MAX_BYTES};
 use super::spool::{Spool, Stamps};
@@ -34,6 +35,7 @@ pub(super) struct Shared {
     pub words: Words,
     /// Flood control's journal cannot be written: said once, not once per held notification.
     pub journal_failing: AtomicBool,
+    pub figures: Arc<Figures>,
 }
 
 pub(super) struct State {
@@ -132,6 +134,7 @@ impl Shared {
         } else {
             log::debug!("flood control: {key}: held back: {}", n.summary());
         }
+        self.figures.count(Outcome::Held, 1);
         true
     }
 
@@ -165,12 +168,16 @@ impl Shared {
             self.report(vec![entry], None);
             return;
         }
+        let backlog = st.queue.backlog();
         let merging = st.queue.push(entry);
         st.changes += 1;
         if st.worker_idle {
             self.changed.notify_all();
         }
+        let (merged, queued) = (st.queue.backlog().saturating_sub(backlog), st.queue.len());
         drop(st);
+        self.figures.count(Outcome::Merged, merged);
+        self.figures.queued(queued);
         if merging {
             let w = self.words;
             log::warn!(
