@@ -9,6 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::pipe::{self, Running, BIN, READY};
+use crate::common::prom::{check_metrics, promtool, sum};
 use crate::common::{free_port, poll, run, tempdir, wait_until, Supervisord};
 
 /// One HTTP GET over a fresh connection: (status code, whole response text).
@@ -36,65 +37,9 @@ fn scrape(port: u16) -> String {
     body.to_owned()
 }
 
-/// The sum of the samples of `name` whose labels include every `k="v"` in `labels`.
-fn sum(text: &str, name: &str, labels: &[(&str, &str)]) -> u64 {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (series, value) = l.rsplit_once(' ')?;
-            let (n, rest) = series.split_once('{').unwrap_or((series, ""));
-            (n == name
-                && labels
-                    .iter()
-                    .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\""))))
-            .then(|| value.parse::<u64>().ok())?
-        })
-        .sum()
-}
-
 /// Lines of supervisord's log containing `needle`.
 fn log_count(sv: &Supervisord, needle: &str) -> u64 {
     sv.log().lines().filter(|l| l.contains(needle)).count() as u64
-}
-
-/// `promtool`, if installed (Debian's `prometheus` package); else a SKIPPED line.
-fn promtool() -> Option<&'static str> {
-    let ok = Command::new("promtool")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!("SKIPPED: no promtool on this machine: install Debian's prometheus package (tests/setup.sh does, as root with apt-get)");
-    }
-    ok.then_some("promtool")
-}
-
-/// `promtool check metrics` on `text`: its output, asserting success.
-fn promtool_check_metrics(text: &str) {
-    let Some(promtool) = promtool() else { return };
-    let mut child = Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start promtool");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(text.as_bytes())
-        .expect("write to promtool");
-    let out = child.wait_with_output().expect("promtool");
-    assert!(
-        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
-        "promtool check metrics: {:?}\n{}{}\non:\n{text}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn listener_section(port: u16) -> String {
@@ -138,7 +83,7 @@ fn counters_equal_supervisord_log_and_a_crash_between_scrapes_is_counted() {
         ),
         1
     );
-    promtool_check_metrics(&text);
+    check_metrics(&text);
 
     // A crash and restart between two scrapes: the state says RUNNING both times, the
     // counters say what happened.
@@ -291,7 +236,7 @@ fn openmetrics_on_request_http_errors_and_the_textfile() {
             prom.display()
         )
     });
-    promtool_check_metrics(&textfile);
+    check_metrics(&textfile);
     // Seeded from getAllProcessInfo: steady is RUNNING whether or not its events came first.
     let (code, text) = get(
         port,
@@ -402,7 +347,7 @@ fn a_real_prometheus_scrapes_the_counter() {
 
 #[test]
 fn shipped_alert_rules_pass_promtool() {
-    let Some(promtool) = promtool() else { return };
+    let promtool = promtool();
     let rules = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/packaging/superlance-alerts.yml"
