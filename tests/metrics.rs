@@ -592,3 +592,70 @@ fn gauges_are_seeded_from_supervisord_and_no_counter_is_invented() {
     );
     sv.assert_listener_up("metrics", listener);
 }
+
+#[test]
+fn a_group_added_by_update_is_seeded_and_a_removed_one_dropped() {
+    // Subscribed to PROCESS_GROUP only: what the gauges say about `late` comes from the
+    // getAllProcessInfo its PROCESS_GROUP_ADDED triggers, not from its state events.
+    let port = free_port();
+    let sv = Supervisord::start(&format!(
+        "[program:steady]\ncommand=sleep 600\nstartsecs=0\n\n\
+         [eventlistener:metrics]\ncommand=metrics --listen 127.0.0.1:{port}\nevents=PROCESS_GROUP\n\
+         startsecs=0\n"
+    ));
+    let listener = sv.wait_running("metrics", Duration::from_secs(20));
+    assert!(!scrape(port).contains("name=\"late\""));
+    let conf = std::fs::read_to_string(sv.conf()).expect("read supervisord.conf");
+    let with_late = format!("{conf}\n[program:late]\ncommand=sleep 600\nstartsecs=0\n");
+    std::fs::write(sv.conf(), &with_late).expect("write supervisord.conf");
+    sv.ctl(&["update"]);
+    let pid = sv.wait_running("late", Duration::from_secs(10));
+    // Seeded from supervisord's answer: a state (STARTING or RUNNING when it asked), counters
+    // at 0 (it counts what it sees, and it saw no transition of late).
+    let text = poll(Duration::from_secs(10), || {
+        let t = scrape(port);
+        (sum(&t, "supervisor_process_state", &[("name", "late")]) == 1).then_some(t)
+    })
+    .unwrap_or_else(|| panic!("late never got a state:\n{}", scrape(port)));
+    let running = sum(
+        &text,
+        "supervisor_process_state",
+        &[("name", "late"), ("state", "RUNNING")],
+    );
+    if running == 1 {
+        assert_eq!(
+            sum(&text, "supervisor_process_pid", &[("name", "late")]),
+            u64::from(pid)
+        );
+    }
+    assert!(
+        text.contains("supervisor_process_starts_total{group=\"late\",name=\"late\"} 0\n"),
+        "{text}"
+    );
+    // supervisord announced steady's and the listener's own groups at its start too.
+    assert_eq!(
+        sum(
+            &text,
+            "supervisor_listener_events_total",
+            &[("event", "PROCESS_GROUP_ADDED")]
+        ),
+        3,
+        "{text}"
+    );
+    check_metrics(&text);
+    // Gone from the configuration: `update` stops and removes it, and its series end.
+    std::fs::write(sv.conf(), &conf).expect("write supervisord.conf");
+    sv.ctl(&["update"]);
+    let gone = poll(Duration::from_secs(10), || {
+        let t = scrape(port);
+        (!t.contains("name=\"late\"")).then_some(t)
+    })
+    .unwrap_or_else(|| panic!("late is still listed after its removal:\n{}", scrape(port)));
+    assert!(gone.contains("name=\"steady\""), "{gone}");
+    sv.wait_stderr_line(
+        "metrics",
+        &["added group: 1 processes known from supervisord"],
+        Duration::from_secs(5),
+    );
+    sv.assert_listener_up("metrics", listener);
+}

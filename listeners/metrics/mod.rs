@@ -11,7 +11,10 @@
 //! `--textfile` is written (temp file + rename) by the loop on each TICK, and once at start.
 //! Before its first READY the listener seeds the gauges from getAllProcessInfo and getState
 //! when SUPERVISOR_SERVER_URL is set (the counters start at 0: nothing is invented), so the
-//! states are right for programs that started before it.
+//! states are right for programs that started before it. A group added later
+//! (PROCESS_GROUP_ADDED: `supervisorctl update` or `add`) is seeded the same way, by a
+//! [`Background`] worker started at the first such event, so the loop never waits for
+//! supervisord; PROCESS_GROUP_REMOVED drops the group's series.
 //! We always answer OK: nothing here is worth supervisord re-sending an event for.
 
 pub mod server;
@@ -24,6 +27,7 @@ use std::time::{Duration, SystemTime};
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
+use crate::background::Background;
 use crate::event::Event;
 use crate::procs::{Proc, Procfs};
 use crate::protocol::Ack;
@@ -209,9 +213,14 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
     };
 
     let shared = Arc::new(Mutex::new(State::new(now())));
+    let mut reseed = Reseed::Off;
     if std::env::var_os("SUPERVISOR_SERVER_URL").is_some() {
         match rpc::Client::from_env() {
-            Ok(client) => seed(&shared, &mut client.with_timeout(SEED_TIMEOUT)),
+            Ok(client) => {
+                let mut client = client.with_timeout(SEED_TIMEOUT);
+                seed(&shared, &mut client);
+                reseed = Reseed::Ready(Box::new(client));
+            }
             Err(e) => log::warn!(
                 "cannot ask supervisord for the current states: {e}; they fill in as events come"
             ),
@@ -247,6 +256,7 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
         textfile,
         exposition,
         now,
+        reseed,
     };
     if let Some(path) = &listener.textfile {
         log::info!("writing the metrics to {} on every TICK", path.display());
@@ -274,15 +284,59 @@ pub fn seed(state: &Mutex<State>, rpc: &mut dyn Supervisor) {
     log::info!("start-up: {} processes known from supervisord", infos.len());
 }
 
+/// Seed the processes of the groups added since the last time ([`State::seed_added`]).
+pub fn seed_added(state: &Mutex<State>, rpc: &mut dyn Supervisor) {
+    match rpc.get_all_process_info() {
+        Ok(infos) => {
+            let n = lock(state).seed_added(&infos);
+            log::info!("added group: {n} processes known from supervisord");
+        }
+        Err(e) => log::warn!(
+            "cannot ask supervisord about the added group: {e}; its states fill in as events come"
+        ),
+    }
+}
+
+/// How groups added after the start are seeded.
+enum Reseed {
+    /// Not under supervisord: their states fill in as events come.
+    Off,
+    /// No group added yet: the client, for the worker the first one starts.
+    Ready(Box<dyn Supervisor + Send>),
+    Running(Background<()>),
+}
+
+/// The worker gets this long at shutdown to finish a question under way.
+const RESEED_GRACE: Duration = Duration::from_secs(1);
+
 /// The listener: the protocol loop's side.
 pub struct Metrics<P: Procfs> {
     state: Arc<Mutex<State>>,
     textfile: Option<PathBuf>,
     exposition: Arc<Exposition<P>>,
     now: fn() -> i64,
+    reseed: Reseed,
 }
 
 impl<P: Procfs> Metrics<P> {
+    /// A group was added: have its processes seeded, off the loop. Requests coalesce (one
+    /// getAllProcessInfo answers for every group added meanwhile).
+    fn reseed(&mut self) {
+        if let Reseed::Ready(_) = self.reseed {
+            let Reseed::Ready(mut rpc) = std::mem::replace(&mut self.reseed, Reseed::Off) else {
+                return;
+            };
+            let state = Arc::clone(&self.state);
+            match Background::start("metrics seed", move |()| seed_added(&state, &mut *rpc)) {
+                Ok(worker) => self.reseed = Reseed::Running(worker),
+                Err(e) => log::warn!("{e}; the states of added groups fill in as events come"),
+            }
+        }
+        if let Reseed::Running(worker) = &self.reseed {
+            worker.request(());
+        }
+    }
+
     /// Write the textfile atomically (`exposition::write_textfile`). Failures are logged.
     fn write_textfile(&self) {
         let Some(path) = &self.textfile else { return };
@@ -295,11 +349,23 @@ impl<P: Procfs> Metrics<P> {
 
 impl<P: Procfs> Listener for Metrics<P> {
     fn handle(&mut self, event: &Event) -> Ack {
-        lock(&self.state).apply(event, self.now);
-        if matches!(event, Event::Tick { .. }) {
-            self.write_textfile();
+        let unknown_group = {
+            let mut state = lock(&self.state);
+            state.apply(event, self.now);
+            !state.added.is_empty()
+        };
+        match event {
+            Event::Tick { .. } => self.write_textfile(),
+            Event::ProcessGroupAdded { .. } if unknown_group => self.reseed(),
+            _ => {}
         }
         Ack::Ok
+    }
+
+    fn shutdown(&mut self) {
+        if let Reseed::Running(worker) = &mut self.reseed {
+            worker.shutdown(RESEED_GRACE);
+        }
     }
 }
 
@@ -392,6 +458,7 @@ mod tests {
                 procs: Proc::default(),
             }),
             now: || 1,
+            reseed: Reseed::Off,
         };
         let e = crate::event::parse(
             "PROCESS_STATE_STARTING",

@@ -9,7 +9,7 @@
 //! The exposition ([`render`]) is written with `crate::exposition`, which the delivery
 //! figures of the notifying listeners share: the formats, the escaping of label values.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::event::{Event, ProcessState, StateChange, SupervisorState};
 pub use crate::exposition::Format;
@@ -47,6 +47,9 @@ pub struct State {
     pub supervisord: Option<&'static str>,
     /// When this listener started (seconds since the epoch).
     pub listener_start: i64,
+    /// Groups added (PROCESS_GROUP_ADDED) whose processes supervisord has not been asked
+    /// about yet ([`State::seed_added`]).
+    pub added: BTreeSet<String>,
 }
 
 /// supervisord's own states as a SUPERVISOR_STATE_CHANGE event or getState names them.
@@ -91,10 +94,21 @@ impl State {
                     SupervisorState::Stopping => "STOPPING",
                 })
             }
-            // `supervisorctl remove` or `update`: the group's series end (a FATAL gauge of a
-            // program that no longer exists would alert forever).
+            // `supervisorctl add` or `update`: the listener asks supervisord about the group's
+            // processes, off the loop (listeners/metrics/mod.rs), and `seed_added` fills them.
+            // supervisord also announces every group at its start: those the start-up seed
+            // knows already need no question.
+            Event::ProcessGroupAdded { group } if !self.programs.contains_key(*group) => {
+                self.added.insert((*group).to_owned());
+            }
+            // `supervisorctl remove` or `update`: every series of the group ends, its counters
+            // too (docs/metrics.md, "Groups added and removed"): a FATAL gauge of a program that
+            // no longer exists would alert forever, and series kept for every name ever
+            // configured would grow without bound. A group added again starts at 0, which
+            // rate() and increase() take as a counter reset.
             Event::ProcessGroupRemoved { group } => {
                 self.programs.remove(*group);
+                self.added.remove(*group);
             }
             _ => {}
         }
@@ -154,6 +168,33 @@ impl State {
         if let Some(s) = supervisord {
             self.supervisord = SUPERVISORD_STATES.iter().copied().find(|&k| k == s);
         }
+    }
+
+    /// Seed the processes of the groups added since the last call from getAllProcessInfo
+    /// `infos`, asked for after their PROCESS_GROUP_ADDED. Only what no event has told yet
+    /// is filled in: an event seen meanwhile is as new as the answer or newer. A group
+    /// removed meanwhile is left out (it is no longer in `added`), and one added after the
+    /// question (absent from `infos`) waits for the next. Returns how many were seeded.
+    pub fn seed_added(&mut self, infos: &[ProcessInfo]) -> usize {
+        let mut seeded = 0;
+        let mut found = BTreeSet::new();
+        for info in infos {
+            if !self.added.contains(&info.group) {
+                continue;
+            }
+            found.insert(info.group.clone());
+            let Some(p) = self.program(&info.group, &info.name) else {
+                continue;
+            };
+            if p.state.is_none() {
+                p.state = info.process_state();
+                p.pid = info.pid;
+                p.start_time = (info.start > 0).then_some(info.start);
+                seeded += 1;
+            }
+        }
+        self.added.retain(|g| !found.contains(g));
+        seeded
     }
 
     /// The running programs' pids, for memory read at scrape time: (group, name, pid).
@@ -524,6 +565,47 @@ mod tests {
         assert!(s.programs.contains_key("other"));
         assert!(!render(&s, None, Format::Text).contains("name=\"web\""));
         assert_eq!(s.events["PROCESS_GROUP_REMOVED"], 1);
+    }
+
+    #[test]
+    fn an_added_group_is_seeded_once_without_overwriting_what_events_said() {
+        let info = |group: &str, name: &str, statename: &str, pid| ProcessInfo {
+            group: group.into(),
+            name: name.into(),
+            statename: statename.into(),
+            pid,
+            start: 1_600_000_000,
+            ..Default::default()
+        };
+        let mut s = State::new(0);
+        feed(&mut s, "PROCESS_GROUP_ADDED", "groupname:late\n");
+        feed(&mut s, "PROCESS_GROUP_ADDED", "groupname:gone\n");
+        feed(&mut s, "PROCESS_GROUP_ADDED", "groupname:later\n");
+        // An event for late:b came before the answer: it stays as the event said.
+        feed(
+            &mut s,
+            "PROCESS_STATE_STOPPING",
+            "processname:b groupname:late from_state:RUNNING pid:9",
+        );
+        feed(&mut s, "PROCESS_GROUP_REMOVED", "groupname:gone\n");
+        let infos = [
+            info("late", "a", "RUNNING", 7),
+            info("late", "b", "RUNNING", 9),
+            info("gone", "x", "RUNNING", 8),
+            info("old", "o", "FATAL", 0),
+        ];
+        assert_eq!(s.seed_added(&infos), 1);
+        let a = &s.programs["late"]["a"];
+        assert_eq!((a.state, a.pid), (Some(ProcessState::Running), 7));
+        assert_eq!(s.programs["late"]["b"].state, Some(ProcessState::Stopping));
+        assert!(!s.programs.contains_key("gone") && !s.programs.contains_key("old"));
+        // `later` was not in the answer: it waits for the next one.
+        assert_eq!(s.added.iter().collect::<Vec<_>>(), ["later"]);
+        assert_eq!(s.seed_added(&infos), 0, "late is seeded once");
+        let text = render(&s, None, Format::Text);
+        assert!(text
+            .contains("supervisor_process_state{group=\"late\",name=\"a\",state=\"RUNNING\"} 1\n"));
+        assert!(text.contains("supervisor_process_starts_total{group=\"late\",name=\"a\"} 0\n"));
     }
 
     #[test]
