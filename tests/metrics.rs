@@ -454,6 +454,15 @@ fn a_thousand_garbage_connections_leave_events_answered() {
         "{text}"
     );
     assert_eq!(l.status_kib_threads(), threads, "threads grew");
+    // The server's own figures: garbage answered with 400, methods with 405, heads over the
+    // cap with 431, and connections over the limit refused.
+    for code in ["400", "405", "431"] {
+        assert!(
+            sum(&text, "supervisor_listener_http_requests_total", &[("code", code)]) > 0,
+            "{code}: {text}"
+        );
+    }
+    check_metrics(&text);
     let finished = l.finish();
     assert_eq!(finished.code(), 0, "{}", finished.stderr);
     assert!(!finished.stderr.contains("panicked"), "{}", finished.stderr);

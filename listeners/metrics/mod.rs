@@ -35,7 +35,7 @@ use crate::rpc::{self, Supervisor};
 use crate::runtime::{self, Listener};
 use crate::Error;
 
-use server::Auth;
+use server::{Auth, HttpFigures};
 use state::{Format, State};
 
 /// The default `--listen`: loopback only, and a port outside 9100-9999, which the Prometheus
@@ -120,12 +120,14 @@ pub struct Exposition<P: Procfs> {
     pub state: Arc<Mutex<State>>,
     pub memory: Memory,
     pub procs: P,
+    /// The HTTP server's own figures, when it serves.
+    pub http: Option<Arc<HttpFigures>>,
 }
 
 impl<P: Procfs> Exposition<P> {
     pub fn render(&self, format: Format) -> String {
         if self.memory == Memory::Off {
-            return state::render(&lock(&self.state), None, format);
+            return state::render(&lock(&self.state), None, self.http.as_deref(), format);
         }
         let pids = lock(&self.state).running_pids();
         // /proc is read without the lock: the protocol loop never waits for it.
@@ -143,7 +145,12 @@ impl<P: Procfs> Exposition<P> {
                 Some((g, n, bytes))
             })
             .collect();
-        state::render(&lock(&self.state), Some(&memory), format)
+        state::render(
+            &lock(&self.state),
+            Some(&memory),
+            self.http.as_deref(),
+            format,
+        )
     }
 }
 
@@ -228,10 +235,15 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
     } else {
         log::info!("SUPERVISOR_SERVER_URL is not set: process states fill in as events come");
     }
+    if textfile.is_some() {
+        lock(&shared).textfile_failures = Some(0);
+    }
+    let http = Arc::new(HttpFigures::default());
     let exposition = Arc::new(Exposition {
         state: Arc::clone(&shared),
         memory,
         procs: Proc::default(),
+        http: listen.is_some().then(|| Arc::clone(&http)),
     });
     if let Some(addr) = listen {
         let listener = TcpListener::bind(addr).map_err(|e| {
@@ -241,8 +253,13 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
         })?;
         let bound = listener.local_addr().unwrap_or(addr);
         let e = Arc::clone(&exposition);
-        server::spawn(listener, Arc::new(move |f| e.render(f)), auth.clone())
-            .map_err(|e| Error::Setup(format!("cannot start the HTTP server threads: {e}")))?;
+        server::spawn(
+            listener,
+            Arc::new(move |f| e.render(f)),
+            auth.clone(),
+            Arc::clone(&http),
+        )
+        .map_err(|e| Error::Setup(format!("cannot start the HTTP server threads: {e}")))?;
         log::info!(
             "serving Prometheus metrics at http://{bound}/metrics{}",
             if auth.is_some() { " (basic auth)" } else { "" }
@@ -342,6 +359,9 @@ impl<P: Procfs> Metrics<P> {
         let Some(path) = &self.textfile else { return };
         let text = self.exposition.render(Format::Text);
         if let Err(e) = crate::exposition::write_textfile(path, &text) {
+            if let Some(n) = lock(&self.state).textfile_failures.as_mut() {
+                *n += 1;
+            }
             log::warn!("cannot write {}: {e}", path.display());
         }
     }
@@ -430,6 +450,7 @@ mod tests {
                 state: Arc::clone(&state),
                 memory,
                 procs: Table,
+                http: None,
             };
             let text = e.render(Format::Text);
             let prefix =
@@ -456,6 +477,7 @@ mod tests {
                 state,
                 memory: Memory::Off,
                 procs: Proc::default(),
+                http: None,
             }),
             now: || 1,
             reseed: Reseed::Off,

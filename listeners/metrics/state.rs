@@ -11,6 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::server::{HttpFigures, CODES};
 use crate::event::{Event, ProcessState, StateChange, SupervisorState};
 pub use crate::exposition::Format;
 use crate::exposition::{Kind, Out};
@@ -50,6 +51,8 @@ pub struct State {
     /// Groups added (PROCESS_GROUP_ADDED) whose processes supervisord has not been asked
     /// about yet ([`State::seed_added`]).
     pub added: BTreeSet<String>,
+    /// `--textfile` writes that failed; `None` without `--textfile`.
+    pub textfile_failures: Option<u64>,
 }
 
 /// supervisord's own states as a SUPERVISOR_STATE_CHANGE event or getState names them.
@@ -254,8 +257,14 @@ fn event_name<'a>(event: &Event<'a>) -> std::borrow::Cow<'a, str> {
 /// Memory read at scrape time: (group, name, resident bytes).
 pub type Memory = [(String, String, u64)];
 
-/// The whole exposition of `state` (and `memory`, when `--memory` gave one) in `format`.
-pub fn render(state: &State, memory: Option<&Memory>, format: Format) -> String {
+/// The whole exposition of `state` (and `memory`, when `--memory` gave one; the server's
+/// figures when it serves) in `format`.
+pub fn render(
+    state: &State,
+    memory: Option<&Memory>,
+    http: Option<&HttpFigures>,
+    format: Format,
+) -> String {
     let mut text = String::with_capacity(4096 + state.programs.len() * 2048);
     let mut o = Out {
         text: &mut text,
@@ -412,6 +421,43 @@ pub fn render(state: &State, memory: Option<&Memory>, format: Format) -> String 
         &[],
         state.listener_start,
     );
+    if let Some(http) = http {
+        use std::sync::atomic::Ordering::Relaxed;
+        o.family(
+            "supervisor_listener_http_requests_total",
+            Kind::Counter,
+            "Requests this listener's HTTP server answered, by status code.",
+        );
+        for (code, n) in CODES.iter().zip(&http.answers) {
+            o.sample(
+                "supervisor_listener_http_requests_total",
+                &[("code", &code.to_string())],
+                n.load(Relaxed),
+            );
+        }
+        o.family(
+            "supervisor_listener_http_connections_refused_total",
+            Kind::Counter,
+            "Connections closed unanswered because every place was taken (a flood, or slow clients).",
+        );
+        o.sample(
+            "supervisor_listener_http_connections_refused_total",
+            &[],
+            http.refused.load(Relaxed),
+        );
+    }
+    if let Some(failures) = state.textfile_failures {
+        o.family(
+            "supervisor_listener_textfile_write_failures_total",
+            Kind::Counter,
+            "Writes of the --textfile that failed (see the listener's log).",
+        );
+        o.sample(
+            "supervisor_listener_textfile_write_failures_total",
+            &[],
+            failures,
+        );
+    }
     o.finish();
     text
 }
@@ -481,7 +527,7 @@ mod tests {
         assert_eq!(s.events["PROCESS_STATE_STARTING"], 3);
         assert_eq!(s.events["TICK_5"], 1);
         assert_eq!(s.supervisord, Some("RUNNING"));
-        let text = render(&s, None, Format::Text);
+        let text = render(&s, None, None, Format::Text);
         for line in [
             "supervisor_process_transitions_total{group=\"web\",name=\"web\",from=\"STARTING\",to=\"BACKOFF\"} 2\n",
             "supervisor_process_starts_total{group=\"web\",name=\"web\"} 3\n",
@@ -500,7 +546,7 @@ mod tests {
             assert!(text.contains(line), "{line:?} not in:\n{text}");
         }
         assert!(!text.contains("# EOF"));
-        let om = render(&s, None, Format::OpenMetrics);
+        let om = render(&s, None, None, Format::OpenMetrics);
         assert!(om.contains("# TYPE supervisor_process_transitions counter\n"));
         assert!(om.contains("supervisor_process_fatal_total{group=\"web\",name=\"web\"} 1\n"));
         assert!(om.ends_with("# EOF\n"));
@@ -528,7 +574,12 @@ mod tests {
         assert_eq!((p.starts, p.exits, p.fatal), (0, [0, 0], 0));
         assert!(p.transitions.is_empty() && s.events.is_empty());
         assert_eq!(s.running_pids(), vec![("g".into(), "a".into(), 7)]);
-        let text = render(&s, Some(&[("g".into(), "a".into(), 4096)]), Format::Text);
+        let text = render(
+            &s,
+            Some(&[("g".into(), "a".into(), 4096)]),
+            None,
+            Format::Text,
+        );
         assert!(text
             .contains("supervisor_process_resident_memory_bytes{group=\"g\",name=\"a\"} 4096\n"));
         assert!(text.contains("supervisor_process_starts_total{group=\"g\",name=\"a\"} 0\n"));
@@ -542,7 +593,7 @@ mod tests {
             "PROCESS_STATE_STARTING",
             "processname:we\"b\\ groupname:grüppe from_state:STOPPED tries:0",
         );
-        let text = render(&s, None, Format::Text);
+        let text = render(&s, None, None, Format::Text);
         assert!(
             text.contains(
                 "supervisor_process_starts_total{group=\"grüppe\",name=\"we\\\"b\\\\\"} 1\n"
@@ -563,7 +614,7 @@ mod tests {
         feed(&mut s, "PROCESS_GROUP_REMOVED", "groupname:web\n");
         assert!(!s.programs.contains_key("web"));
         assert!(s.programs.contains_key("other"));
-        assert!(!render(&s, None, Format::Text).contains("name=\"web\""));
+        assert!(!render(&s, None, None, Format::Text).contains("name=\"web\""));
         assert_eq!(s.events["PROCESS_GROUP_REMOVED"], 1);
     }
 
@@ -602,7 +653,7 @@ mod tests {
         // `later` was not in the answer: it waits for the next one.
         assert_eq!(s.added.iter().collect::<Vec<_>>(), ["later"]);
         assert_eq!(s.seed_added(&infos), 0, "late is seeded once");
-        let text = render(&s, None, Format::Text);
+        let text = render(&s, None, None, Format::Text);
         assert!(text
             .contains("supervisor_process_state{group=\"late\",name=\"a\",state=\"RUNNING\"} 1\n"));
         assert!(text.contains("supervisor_process_starts_total{group=\"late\",name=\"a\"} 0\n"));
