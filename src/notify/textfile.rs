@@ -22,7 +22,7 @@ use crate::notify::outbox::{Figures, Outbox, Outcome};
 /// The file is written at most this often.
 pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
 /// The writer's stack: it formats a few lines and writes a file.
-const STACK: usize = 64 * 1024;
+const STACK: usize = 128 * 1024;
 
 /// Where the figures go, and what names them.
 #[derive(Debug, Clone, PartialEq, Eq)]
