@@ -458,7 +458,11 @@ fn a_thousand_garbage_connections_leave_events_answered() {
     // cap with 431, and connections over the limit refused.
     for code in ["400", "405", "431"] {
         assert!(
-            sum(&text, "supervisor_listener_http_requests_total", &[("code", code)]) > 0,
+            sum(
+                &text,
+                "supervisor_listener_http_requests_total",
+                &[("code", code)]
+            ) > 0,
             "{code}: {text}"
         );
     }

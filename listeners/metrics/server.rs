@@ -98,20 +98,21 @@ pub fn spawn(
     figures: Arc<HttpFigures>,
 ) -> io::Result<()> {
     listener.set_nonblocking(true)?;
+    // Built here, not on the thread: a thread's first allocation gives it a malloc arena of
+    // its own, which the server then needs only once a request comes.
+    let server = Server {
+        listener,
+        render,
+        auth,
+        figures,
+        conns: Vec::with_capacity(CONNECTIONS),
+        fds: Vec::with_capacity(CONNECTIONS + 1),
+        said_full: false,
+    };
     std::thread::Builder::new()
         .name("metrics http".into())
         .stack_size(STACK)
-        .spawn(move || {
-            Server {
-                listener,
-                render,
-                auth,
-                figures,
-                conns: Vec::with_capacity(CONNECTIONS),
-                said_full: false,
-            }
-            .run()
-        })?;
+        .spawn(move || server.run())?;
     Ok(())
 }
 
@@ -141,12 +142,14 @@ struct Server {
     auth: Option<Auth>,
     figures: Arc<HttpFigures>,
     conns: Vec<Conn>,
+    /// poll(2)'s array: the listener, then one per connection.
+    fds: Vec<libc::pollfd>,
     said_full: bool,
 }
 
 impl Server {
     fn run(mut self) {
-        let mut fds: Vec<libc::pollfd> = Vec::with_capacity(CONNECTIONS + 1);
+        let mut fds = std::mem::take(&mut self.fds);
         loop {
             let now = Instant::now();
             self.conns.retain(|c| c.deadline > now);
