@@ -347,7 +347,7 @@ fn a_real_prometheus_scrapes_the_counter() {
 
 #[test]
 fn shipped_alert_rules_pass_promtool() {
-    let promtool = promtool();
+    let Some(promtool) = promtool() else { return };
     let rules = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/packaging/superlance-alerts.yml"
