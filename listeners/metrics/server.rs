@@ -182,7 +182,14 @@ impl Server {
             // that closing one does not move those still to be looked at.
             for i in (0..self.conns.len()).rev() {
                 let ready = fds.get(i + 1).map_or(0, |f| f.revents);
-                if ready != 0 && !self.advance(i) {
+                // A connection waiting for a place asks poll for nothing, but hears of a reset
+                // all the same: closed now, or poll would return at once until its deadline.
+                let broken = ready & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0
+                    && self
+                        .conns
+                        .get(i)
+                        .is_some_and(|c| matches!(c.phase, Phase::Waiting(..)));
+                if ready != 0 && (broken || !self.advance(i)) {
                     self.conns.swap_remove(i);
                 }
             }
