@@ -86,7 +86,8 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
         }
     );
     let others = notify::options::channels(m, "crashmail")?;
-    let notifier = options::notifier_for(&recipients, &about, transport, config, others)?;
+    let mut notifier = options::notifier_for(&recipients, &about, transport, config, others)?;
+    notify::options::export_figures(m, "crashmail", notifier.as_mut())?;
     let tail = crash_context::tail_lines(m);
     if let (Some(n), Some(_)) = (tail, &notifier) {
         log::info!("with the exit status and the last {n} lines of stderr (--tail)");

@@ -608,8 +608,9 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
         rpc.url()
     );
     let others = notify::options::channels(m, "memmon")?;
-    let outbox = options::notifier_for(&recipients, "restarts", transport, config, others)?
-        .map(|o| Arc::new(Mutex::new(o)));
+    let mut outbox = options::notifier_for(&recipients, "restarts", transport, config, others)?;
+    notify::options::export_figures(m, "memmon", outbox.as_mut())?;
+    let outbox = outbox.map(|o| Arc::new(Mutex::new(o)));
     let notify: Option<Notify> = outbox.clone().map(|o| -> Notify {
         Box::new(move |mail| {
             o.lock()

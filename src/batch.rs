@@ -304,6 +304,7 @@ pub fn run(kind: &'static Kind, m: &ArgMatches) -> Result<(), Error> {
             "no valid -t/--toEmail address: {} will be logged, not mailed",
             kind.what
         );
+        notify::options::export_figures(m, kind.name, None)?;
         Box::new(LogOnly)
     } else if recipients.is_empty() {
         log::info!(
@@ -317,7 +318,9 @@ pub fn run(kind: &'static Kind, m: &ArgMatches) -> Result<(), Error> {
         for c in &others {
             log::info!("notifying about {} via {}", kind.what, c.describe());
         }
-        tail::sink(Notifier::start(others, config.outbox)?, tail)?
+        let mut notifier = Notifier::start(others, config.outbox)?;
+        notify::options::export_figures(m, kind.name, Some(&mut notifier))?;
+        tail::sink(notifier, tail)?
     } else {
         let (transport, config) = options::from_matches(m, legacy)?;
         log::info!(
@@ -335,7 +338,9 @@ pub fn run(kind: &'static Kind, m: &ArgMatches) -> Result<(), Error> {
             log::info!("notifying about {} via {}", kind.what, c.describe());
         }
         channels.extend(others);
-        tail::sink(Notifier::start(channels, config.outbox)?, tail)?
+        let mut notifier = Notifier::start(channels, config.outbox)?;
+        notify::options::export_figures(m, kind.name, Some(&mut notifier))?;
+        tail::sink(notifier, tail)?
     };
     let mut batch = Batch::new(
         kind,

@@ -20,6 +20,7 @@ pub mod entry;
 pub mod entrypoint;
 pub mod error;
 pub mod event;
+pub mod exposition;
 pub mod generate;
 pub mod hostname;
 pub mod http;

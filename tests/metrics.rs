@@ -9,6 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::pipe::{self, Running, BIN, READY};
+use crate::common::prom::{check_metrics, promtool, sum};
 use crate::common::{free_port, poll, run, tempdir, wait_until, Supervisord};
 
 /// One HTTP GET over a fresh connection: (status code, whole response text).
@@ -36,65 +37,9 @@ fn scrape(port: u16) -> String {
     body.to_owned()
 }
 
-/// The sum of the samples of `name` whose labels include every `k="v"` in `labels`.
-fn sum(text: &str, name: &str, labels: &[(&str, &str)]) -> u64 {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (series, value) = l.rsplit_once(' ')?;
-            let (n, rest) = series.split_once('{').unwrap_or((series, ""));
-            (n == name
-                && labels
-                    .iter()
-                    .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\""))))
-            .then(|| value.parse::<u64>().ok())?
-        })
-        .sum()
-}
-
 /// Lines of supervisord's log containing `needle`.
 fn log_count(sv: &Supervisord, needle: &str) -> u64 {
     sv.log().lines().filter(|l| l.contains(needle)).count() as u64
-}
-
-/// `promtool`, if installed (Debian's `prometheus` package); else a SKIPPED line.
-fn promtool() -> Option<&'static str> {
-    let ok = Command::new("promtool")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        crate::common::missing_package("promtool", "prometheus");
-    }
-    ok.then_some("promtool")
-}
-
-/// `promtool check metrics` on `text`: its output, asserting success.
-fn promtool_check_metrics(text: &str) {
-    let Some(promtool) = promtool() else { return };
-    let mut child = Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start promtool");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(text.as_bytes())
-        .expect("write to promtool");
-    let out = child.wait_with_output().expect("promtool");
-    assert!(
-        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
-        "promtool check metrics: {:?}\n{}{}\non:\n{text}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn listener_section(port: u16) -> String {
@@ -138,7 +83,7 @@ fn counters_equal_supervisord_log_and_a_crash_between_scrapes_is_counted() {
         ),
         1
     );
-    promtool_check_metrics(&text);
+    check_metrics(&text);
 
     // A crash and restart between two scrapes: the state says RUNNING both times, the
     // counters say what happened.
@@ -291,7 +236,7 @@ fn openmetrics_on_request_http_errors_and_the_textfile() {
             prom.display()
         )
     });
-    promtool_check_metrics(&textfile);
+    check_metrics(&textfile);
     // Seeded from getAllProcessInfo: steady is RUNNING whether or not its events came first.
     let (code, text) = get(
         port,
@@ -507,6 +452,19 @@ fn a_thousand_garbage_connections_leave_events_answered() {
         "{text}"
     );
     assert_eq!(l.status_kib_threads(), threads, "threads grew");
+    // The server's own figures: garbage answered with 400, methods with 405, heads over the
+    // cap with 431, and connections over the limit refused.
+    for code in ["400", "405", "431"] {
+        assert!(
+            sum(
+                &text,
+                "supervisor_listener_http_requests_total",
+                &[("code", code)]
+            ) > 0,
+            "{code}: {text}"
+        );
+    }
+    check_metrics(&text);
     let finished = l.finish();
     assert_eq!(finished.code(), 0, "{}", finished.stderr);
     assert!(!finished.stderr.contains("panicked"), "{}", finished.stderr);
@@ -641,6 +599,73 @@ fn gauges_are_seeded_from_supervisord_and_no_counter_is_invented() {
     sv.wait_stderr_line(
         "metrics",
         &["start-up:", "processes known from supervisord"],
+        Duration::from_secs(5),
+    );
+    sv.assert_listener_up("metrics", listener);
+}
+
+#[test]
+fn a_group_added_by_update_is_seeded_and_a_removed_one_dropped() {
+    // Subscribed to PROCESS_GROUP only: what the gauges say about `late` comes from the
+    // getAllProcessInfo its PROCESS_GROUP_ADDED triggers, not from its state events.
+    let port = free_port();
+    let sv = Supervisord::start(&format!(
+        "[program:steady]\ncommand=sleep 600\nstartsecs=0\n\n\
+         [eventlistener:metrics]\ncommand=metrics --listen 127.0.0.1:{port}\nevents=PROCESS_GROUP\n\
+         startsecs=0\n"
+    ));
+    let listener = sv.wait_running("metrics", Duration::from_secs(20));
+    assert!(!scrape(port).contains("name=\"late\""));
+    let conf = std::fs::read_to_string(sv.conf()).expect("read supervisord.conf");
+    let with_late = format!("{conf}\n[program:late]\ncommand=sleep 600\nstartsecs=0\n");
+    std::fs::write(sv.conf(), &with_late).expect("write supervisord.conf");
+    sv.ctl(&["update"]);
+    let pid = sv.wait_running("late", Duration::from_secs(10));
+    // Seeded from supervisord's answer: a state (STARTING or RUNNING when it asked), counters
+    // at 0 (it counts what it sees, and it saw no transition of late).
+    let text = poll(Duration::from_secs(10), || {
+        let t = scrape(port);
+        (sum(&t, "supervisor_process_state", &[("name", "late")]) == 1).then_some(t)
+    })
+    .unwrap_or_else(|| panic!("late never got a state:\n{}", scrape(port)));
+    let running = sum(
+        &text,
+        "supervisor_process_state",
+        &[("name", "late"), ("state", "RUNNING")],
+    );
+    if running == 1 {
+        assert_eq!(
+            sum(&text, "supervisor_process_pid", &[("name", "late")]),
+            u64::from(pid)
+        );
+    }
+    assert!(
+        text.contains("supervisor_process_starts_total{group=\"late\",name=\"late\"} 0\n"),
+        "{text}"
+    );
+    // supervisord announced steady's and the listener's own groups at its start too.
+    assert_eq!(
+        sum(
+            &text,
+            "supervisor_listener_events_total",
+            &[("event", "PROCESS_GROUP_ADDED")]
+        ),
+        3,
+        "{text}"
+    );
+    check_metrics(&text);
+    // Gone from the configuration: `update` stops and removes it, and its series end.
+    std::fs::write(sv.conf(), &conf).expect("write supervisord.conf");
+    sv.ctl(&["update"]);
+    let gone = poll(Duration::from_secs(10), || {
+        let t = scrape(port);
+        (!t.contains("name=\"late\"")).then_some(t)
+    })
+    .unwrap_or_else(|| panic!("late is still listed after its removal:\n{}", scrape(port)));
+    assert!(gone.contains("name=\"steady\""), "{gone}");
+    sv.wait_stderr_line(
+        "metrics",
+        &["added group: 1 processes known from supervisord"],
         Duration::from_secs(5),
     );
     sv.assert_listener_up("metrics", listener);

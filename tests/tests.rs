@@ -21,6 +21,7 @@ mod memmon; // memmon under a real supervisord: restarts (new pids), mails, faul
 mod metrics; // the Prometheus exporter: counters equal supervisord's log, a crash between scrapes counted, promtool, a real Prometheus, garbage connections
 mod notify; // the channels beyond mail end to end: each preset's request shape, retries, Retry-After, a permanent 4xx, a hanging receiver, kill -9 with a spool, a dead channel beside a live one, Alertmanager, --command, secrets kept out of the log
 mod notify_listener; // the notify listener under a real supervisord: FATAL in a template's words, --unexpected-only, --tail's exit status and stderr lines, one resolve, a FATAL alert resolved in a real Alertmanager; over pipes: an RPC failure costs the context, not the mail
+mod notify_textfile; // --metrics-textfile: crashmail's delivery figures under a real supervisord, a real SMTP server and a dead webhook, checked by promtool
 mod oom_score_adj; // the seed listener, over pipes and under a real supervisord
 mod protocol; // framing over pipes: exact bytes, bad input, signals, the len trap, invalid UTF-8 (also under a real supervisord)
 mod rpc; // the supervisord XML-RPC client against a real supervisord: unix socket, inet with auth, faults

@@ -238,7 +238,7 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
     // Mail is set up only with -m or another channel: without them the mail layer's
     // start-up checks (a missing sendmail) would only be noise.
     let others = notify::options::channels(m, "essential")?;
-    let notifier = if m.contains_id(options::EMAIL) || !others.is_empty() {
+    let mut notifier = if m.contains_id(options::EMAIL) || !others.is_empty() {
         let options::PerEventMail {
             recipients,
             transport,
@@ -255,6 +255,7 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
         log::info!("no -m/--email: failures are logged, not mailed");
         None
     };
+    notify::options::export_figures(m, "essential", notifier.as_mut())?;
     let tail = crate::crash_context::tail_lines(m).filter(|_| notifier.is_some());
     if let Some(lines) = tail {
         log::info!("with the exit status and the last {lines} lines of stderr (--tail)");

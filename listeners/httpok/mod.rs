@@ -355,7 +355,9 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
     }
     let others = notify::options::channels(m, "httpok")?;
     let others_too = !others.is_empty();
-    let outbox = options::notifier_for(&recipients, "failed checks", transport, config, others)?;
+    let mut outbox =
+        options::notifier_for(&recipients, "failed checks", transport, config, others)?;
+    notify::options::export_figures(m, "httpok", outbox.as_mut())?;
     let notifies = outbox.is_some();
     let outbox = Arc::new(Mutex::new(outbox));
     let mailer = Mailer {

@@ -11,7 +11,10 @@
 //! `--textfile` is written (temp file + rename) by the loop on each TICK, and once at start.
 //! Before its first READY the listener seeds the gauges from getAllProcessInfo and getState
 //! when SUPERVISOR_SERVER_URL is set (the counters start at 0: nothing is invented), so the
-//! states are right for programs that started before it.
+//! states are right for programs that started before it. A group added later
+//! (PROCESS_GROUP_ADDED: `supervisorctl update` or `add`) is seeded the same way, by a
+//! [`Background`] worker started at the first such event, so the loop never waits for
+//! supervisord; PROCESS_GROUP_REMOVED drops the group's series.
 //! We always answer OK: nothing here is worth supervisord re-sending an event for.
 
 pub mod server;
@@ -24,6 +27,7 @@ use std::time::{Duration, SystemTime};
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
+use crate::background::Background;
 use crate::event::Event;
 use crate::procs::{Proc, Procfs};
 use crate::protocol::Ack;
@@ -31,7 +35,7 @@ use crate::rpc::{self, Supervisor};
 use crate::runtime::{self, Listener};
 use crate::Error;
 
-use server::Auth;
+use server::{Auth, HttpFigures};
 use state::{Format, State};
 
 /// The default `--listen`: loopback only, and a port outside 9100-9999, which the Prometheus
@@ -116,12 +120,14 @@ pub struct Exposition<P: Procfs> {
     pub state: Arc<Mutex<State>>,
     pub memory: Memory,
     pub procs: P,
+    /// The HTTP server's own figures, when it serves.
+    pub http: Option<Arc<HttpFigures>>,
 }
 
 impl<P: Procfs> Exposition<P> {
     pub fn render(&self, format: Format) -> String {
         if self.memory == Memory::Off {
-            return state::render(&lock(&self.state), None, format);
+            return state::render(&lock(&self.state), None, self.http.as_deref(), format);
         }
         let pids = lock(&self.state).running_pids();
         // /proc is read without the lock: the protocol loop never waits for it.
@@ -139,7 +145,12 @@ impl<P: Procfs> Exposition<P> {
                 Some((g, n, bytes))
             })
             .collect();
-        state::render(&lock(&self.state), Some(&memory), format)
+        state::render(
+            &lock(&self.state),
+            Some(&memory),
+            self.http.as_deref(),
+            format,
+        )
     }
 }
 
@@ -208,10 +219,16 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
         (true, true) => Memory::WithChildren,
     };
 
+    one_malloc_arena();
     let shared = Arc::new(Mutex::new(State::new(now())));
+    let mut reseed = Reseed::Off;
     if std::env::var_os("SUPERVISOR_SERVER_URL").is_some() {
         match rpc::Client::from_env() {
-            Ok(client) => seed(&shared, &mut client.with_timeout(SEED_TIMEOUT)),
+            Ok(client) => {
+                let mut client = client.with_timeout(SEED_TIMEOUT);
+                seed(&shared, &mut client);
+                reseed = Reseed::Ready(Box::new(client));
+            }
             Err(e) => log::warn!(
                 "cannot ask supervisord for the current states: {e}; they fill in as events come"
             ),
@@ -219,10 +236,15 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
     } else {
         log::info!("SUPERVISOR_SERVER_URL is not set: process states fill in as events come");
     }
+    if textfile.is_some() {
+        lock(&shared).textfile_failures = Some(0);
+    }
+    let http = Arc::new(HttpFigures::default());
     let exposition = Arc::new(Exposition {
         state: Arc::clone(&shared),
         memory,
         procs: Proc::default(),
+        http: listen.is_some().then(|| Arc::clone(&http)),
     });
     if let Some(addr) = listen {
         let listener = TcpListener::bind(addr).map_err(|e| {
@@ -232,8 +254,13 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
         })?;
         let bound = listener.local_addr().unwrap_or(addr);
         let e = Arc::clone(&exposition);
-        server::spawn(listener, Arc::new(move |f| e.render(f)), auth.clone())
-            .map_err(|e| Error::Setup(format!("cannot start the HTTP server threads: {e}")))?;
+        server::spawn(
+            listener,
+            Arc::new(move |f| e.render(f)),
+            auth.clone(),
+            Arc::clone(&http),
+        )
+        .map_err(|e| Error::Setup(format!("cannot start the HTTP server threads: {e}")))?;
         log::info!(
             "serving Prometheus metrics at http://{bound}/metrics{}",
             if auth.is_some() { " (basic auth)" } else { "" }
@@ -247,12 +274,31 @@ pub fn run(m: &ArgMatches) -> Result<(), Error> {
         textfile,
         exposition,
         now,
+        reseed,
     };
     if let Some(path) = &listener.textfile {
         log::info!("writing the metrics to {} on every TICK", path.display());
         listener.write_textfile();
     }
     runtime::run(&mut listener)
+}
+
+/// One malloc arena for the whole process (glibc's `M_ARENA_MAX`), set before any thread
+/// starts. glibc gives each thread that allocates an arena of its own; the HTTP thread's
+/// first allocation (its first request) then creates one, and the code that does so alone
+/// cost ~150-240 KiB of resident libc pages, besides the arena's own heap, putting the
+/// listener over the 4 MB of issue 14 (docs/performance.md, "metrics"). The loop and the
+/// server allocate rarely (a program seen first; one answer per scrape), so sharing the one
+/// arena costs no measurable contention.
+fn one_malloc_arena() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallopt takes two integers and changes a setting of the allocator; no
+        // other thread runs yet.
+        if unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) } != 1 {
+            log::debug!("mallopt(M_ARENA_MAX, 1) failed; threads keep arenas of their own");
+        }
+    }
 }
 
 /// The start-up seed delays the first READY by at most this.
@@ -274,25 +320,67 @@ pub fn seed(state: &Mutex<State>, rpc: &mut dyn Supervisor) {
     log::info!("start-up: {} processes known from supervisord", infos.len());
 }
 
+/// Seed the processes of the groups added since the last time ([`State::seed_added`]).
+pub fn seed_added(state: &Mutex<State>, rpc: &mut dyn Supervisor) {
+    match rpc.get_all_process_info() {
+        Ok(infos) => {
+            let n = lock(state).seed_added(&infos);
+            log::info!("added group: {n} processes known from supervisord");
+        }
+        Err(e) => log::warn!(
+            "cannot ask supervisord about the added group: {e}; its states fill in as events come"
+        ),
+    }
+}
+
+/// How groups added after the start are seeded.
+enum Reseed {
+    /// Not under supervisord: their states fill in as events come.
+    Off,
+    /// No group added yet: the client, for the worker the first one starts.
+    Ready(Box<dyn Supervisor + Send>),
+    Running(Background<()>),
+}
+
+/// The worker gets this long at shutdown to finish a question under way.
+const RESEED_GRACE: Duration = Duration::from_secs(1);
+
 /// The listener: the protocol loop's side.
 pub struct Metrics<P: Procfs> {
     state: Arc<Mutex<State>>,
     textfile: Option<PathBuf>,
     exposition: Arc<Exposition<P>>,
     now: fn() -> i64,
+    reseed: Reseed,
 }
 
 impl<P: Procfs> Metrics<P> {
-    /// Write the textfile: a temp file beside it (not `*.prom`, so node_exporter never reads
-    /// it half written), then rename over it. Failures are logged.
+    /// A group was added: have its processes seeded, off the loop. Requests coalesce (one
+    /// getAllProcessInfo answers for every group added meanwhile).
+    fn reseed(&mut self) {
+        if let Reseed::Ready(_) = self.reseed {
+            let Reseed::Ready(mut rpc) = std::mem::replace(&mut self.reseed, Reseed::Off) else {
+                return;
+            };
+            let state = Arc::clone(&self.state);
+            match Background::start("metrics seed", move |()| seed_added(&state, &mut *rpc)) {
+                Ok(worker) => self.reseed = Reseed::Running(worker),
+                Err(e) => log::warn!("{e}; the states of added groups fill in as events come"),
+            }
+        }
+        if let Reseed::Running(worker) = &self.reseed {
+            worker.request(());
+        }
+    }
+
+    /// Write the textfile atomically (`exposition::write_textfile`). Failures are logged.
     fn write_textfile(&self) {
         let Some(path) = &self.textfile else { return };
         let text = self.exposition.render(Format::Text);
-        let mut tmp = path.clone().into_os_string();
-        tmp.push(format!(".{}.tmp", std::process::id()));
-        let tmp = PathBuf::from(tmp);
-        if let Err(e) = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path)) {
-            let _ = std::fs::remove_file(&tmp);
+        if let Err(e) = crate::exposition::write_textfile(path, &text) {
+            if let Some(n) = lock(&self.state).textfile_failures.as_mut() {
+                *n += 1;
+            }
             log::warn!("cannot write {}: {e}", path.display());
         }
     }
@@ -300,11 +388,23 @@ impl<P: Procfs> Metrics<P> {
 
 impl<P: Procfs> Listener for Metrics<P> {
     fn handle(&mut self, event: &Event) -> Ack {
-        lock(&self.state).apply(event, self.now);
-        if matches!(event, Event::Tick { .. }) {
-            self.write_textfile();
+        let unknown_group = {
+            let mut state = lock(&self.state);
+            state.apply(event, self.now);
+            !state.added.is_empty()
+        };
+        match event {
+            Event::Tick { .. } => self.write_textfile(),
+            Event::ProcessGroupAdded { .. } if unknown_group => self.reseed(),
+            _ => {}
         }
         Ack::Ok
+    }
+
+    fn shutdown(&mut self) {
+        if let Reseed::Running(worker) = &mut self.reseed {
+            worker.shutdown(RESEED_GRACE);
+        }
     }
 }
 
@@ -369,6 +469,7 @@ mod tests {
                 state: Arc::clone(&state),
                 memory,
                 procs: Table,
+                http: None,
             };
             let text = e.render(Format::Text);
             let prefix =
@@ -395,8 +496,10 @@ mod tests {
                 state,
                 memory: Memory::Off,
                 procs: Proc::default(),
+                http: None,
             }),
             now: || 1,
+            reseed: Reseed::Off,
         };
         let e = crate::event::parse(
             "PROCESS_STATE_STARTING",

@@ -6,44 +6,16 @@
 //! borrowed `&str` allocates nothing, and the output comes out sorted, so that two scrapes
 //! list series in the same order.
 //!
-//! The exposition is written by hand ([`render`]): the Prometheus text format 0.0.4 and
-//! OpenMetrics 1.0 differ only in the counter family names (`_total` on the samples only in
-//! OpenMetrics), `# EOF`, and the content type. Why not the `prometheus-client` crate:
-//! docs/dependencies.md. Label values are escaped as both formats say: backslash, double
-//! quote and newline; everything else, non-ASCII included, is written as UTF-8.
+//! The exposition ([`render`]) is written with `crate::exposition`, which the delivery
+//! figures of the notifying listeners share: the formats, the escaping of label values.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::collections::{BTreeMap, BTreeSet};
 
+use super::server::{HttpFigures, CODES};
 use crate::event::{Event, ProcessState, StateChange, SupervisorState};
+pub use crate::exposition::Format;
+use crate::exposition::{Kind, Out};
 use crate::rpc::ProcessInfo;
-
-/// Which exposition format a scraper asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// Prometheus text format 0.0.4.
-    Text,
-    /// OpenMetrics 1.0 text.
-    OpenMetrics,
-}
-
-impl Format {
-    pub fn content_type(self) -> &'static str {
-        match self {
-            Format::Text => "text/plain; version=0.0.4; charset=utf-8",
-            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        }
-    }
-
-    /// The format an `Accept` header asks for: OpenMetrics when it names it (as Prometheus
-    /// 2.5 and later do by default), else the classic text format.
-    pub fn from_accept(accept: Option<&str>) -> Format {
-        match accept {
-            Some(a) if a.contains("application/openmetrics-text") => Format::OpenMetrics,
-            _ => Format::Text,
-        }
-    }
-}
 
 /// One program's counters and gauges.
 #[derive(Debug, Clone, Default)]
@@ -76,6 +48,11 @@ pub struct State {
     pub supervisord: Option<&'static str>,
     /// When this listener started (seconds since the epoch).
     pub listener_start: i64,
+    /// Groups added (PROCESS_GROUP_ADDED) whose processes supervisord has not been asked
+    /// about yet ([`State::seed_added`]).
+    pub added: BTreeSet<String>,
+    /// `--textfile` writes that failed; `None` without `--textfile`.
+    pub textfile_failures: Option<u64>,
 }
 
 /// supervisord's own states as a SUPERVISOR_STATE_CHANGE event or getState names them.
@@ -120,10 +97,21 @@ impl State {
                     SupervisorState::Stopping => "STOPPING",
                 })
             }
-            // `supervisorctl remove` or `update`: the group's series end (a FATAL gauge of a
-            // program that no longer exists would alert forever).
+            // `supervisorctl add` or `update`: the listener asks supervisord about the group's
+            // processes, off the loop (listeners/metrics/mod.rs), and `seed_added` fills them.
+            // supervisord also announces every group at its start: those the start-up seed
+            // knows already need no question.
+            Event::ProcessGroupAdded { group } if !self.programs.contains_key(*group) => {
+                self.added.insert((*group).to_owned());
+            }
+            // `supervisorctl remove` or `update`: every series of the group ends, its counters
+            // too (docs/metrics.md, "Groups added and removed"): a FATAL gauge of a program that
+            // no longer exists would alert forever, and series kept for every name ever
+            // configured would grow without bound. A group added again starts at 0, which
+            // rate() and increase() take as a counter reset.
             Event::ProcessGroupRemoved { group } => {
                 self.programs.remove(*group);
+                self.added.remove(*group);
             }
             _ => {}
         }
@@ -185,6 +173,33 @@ impl State {
         }
     }
 
+    /// Seed the processes of the groups added since the last call from getAllProcessInfo
+    /// `infos`, asked for after their PROCESS_GROUP_ADDED. Only what no event has told yet
+    /// is filled in: an event seen meanwhile is as new as the answer or newer. A group
+    /// removed meanwhile is left out (it is no longer in `added`), and one added after the
+    /// question (absent from `infos`) waits for the next. Returns how many were seeded.
+    pub fn seed_added(&mut self, infos: &[ProcessInfo]) -> usize {
+        let mut seeded = 0;
+        let mut found = BTreeSet::new();
+        for info in infos {
+            if !self.added.contains(&info.group) {
+                continue;
+            }
+            found.insert(info.group.clone());
+            let Some(p) = self.program(&info.group, &info.name) else {
+                continue;
+            };
+            if p.state.is_none() {
+                p.state = info.process_state();
+                p.pid = info.pid;
+                p.start_time = (info.start > 0).then_some(info.start);
+                seeded += 1;
+            }
+        }
+        self.added.retain(|g| !found.contains(g));
+        seeded
+    }
+
     /// The running programs' pids, for memory read at scrape time: (group, name, pid).
     pub fn running_pids(&self) -> Vec<(String, String, u32)> {
         let mut out = Vec::new();
@@ -239,71 +254,17 @@ fn event_name<'a>(event: &Event<'a>) -> std::borrow::Cow<'a, str> {
     })
 }
 
-/// Append `value` to `out` as a label value: `\`, `"` and newline escaped.
-pub fn escape_label(out: &mut String, value: &str) {
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-}
-
-/// The writer of one exposition: family headers, then samples.
-struct Out<'a> {
-    text: &'a mut String,
-    format: Format,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Counter,
-    Gauge,
-}
-
-impl Out<'_> {
-    /// `# HELP` and `# TYPE` of a family. `name` is the sample name (counters end in
-    /// `_total`); OpenMetrics names the family without it.
-    fn family(&mut self, name: &str, kind: Kind, help: &str) {
-        let family = match (self.format, kind) {
-            (Format::OpenMetrics, Kind::Counter) => name.strip_suffix("_total").unwrap_or(name),
-            _ => name,
-        };
-        let kind = match kind {
-            Kind::Counter => "counter",
-            Kind::Gauge => "gauge",
-        };
-        let _ = writeln!(self.text, "# HELP {family} {help}");
-        let _ = writeln!(self.text, "# TYPE {family} {kind}");
-    }
-
-    /// One sample: `name{k="v",...} value`.
-    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
-        self.text.push_str(name);
-        if !labels.is_empty() {
-            self.text.push('{');
-            for (i, (k, v)) in labels.iter().enumerate() {
-                if i > 0 {
-                    self.text.push(',');
-                }
-                self.text.push_str(k);
-                self.text.push_str("=\"");
-                escape_label(self.text, v);
-                self.text.push('"');
-            }
-            self.text.push('}');
-        }
-        let _ = writeln!(self.text, " {value}");
-    }
-}
-
 /// Memory read at scrape time: (group, name, resident bytes).
 pub type Memory = [(String, String, u64)];
 
-/// The whole exposition of `state` (and `memory`, when `--memory` gave one) in `format`.
-pub fn render(state: &State, memory: Option<&Memory>, format: Format) -> String {
+/// The whole exposition of `state` (and `memory`, when `--memory` gave one; the server's
+/// figures when it serves) in `format`.
+pub fn render(
+    state: &State,
+    memory: Option<&Memory>,
+    http: Option<&HttpFigures>,
+    format: Format,
+) -> String {
     let mut text = String::with_capacity(4096 + state.programs.len() * 2048);
     let mut o = Out {
         text: &mut text,
@@ -460,9 +421,44 @@ pub fn render(state: &State, memory: Option<&Memory>, format: Format) -> String 
         &[],
         state.listener_start,
     );
-    if format == Format::OpenMetrics {
-        text.push_str("# EOF\n");
+    if let Some(http) = http {
+        use std::sync::atomic::Ordering::Relaxed;
+        o.family(
+            "supervisor_listener_http_requests_total",
+            Kind::Counter,
+            "Requests this listener's HTTP server answered, by status code.",
+        );
+        for (code, n) in CODES.iter().zip(&http.answers) {
+            o.sample(
+                "supervisor_listener_http_requests_total",
+                &[("code", &code.to_string())],
+                n.load(Relaxed),
+            );
+        }
+        o.family(
+            "supervisor_listener_http_connections_refused_total",
+            Kind::Counter,
+            "Connections closed unanswered because every place was taken (a flood, or slow clients).",
+        );
+        o.sample(
+            "supervisor_listener_http_connections_refused_total",
+            &[],
+            http.refused.load(Relaxed),
+        );
     }
+    if let Some(failures) = state.textfile_failures {
+        o.family(
+            "supervisor_listener_textfile_write_failures_total",
+            Kind::Counter,
+            "Writes of the --textfile that failed (see the listener's log).",
+        );
+        o.sample(
+            "supervisor_listener_textfile_write_failures_total",
+            &[],
+            failures,
+        );
+    }
+    o.finish();
     text
 }
 
@@ -531,7 +527,7 @@ mod tests {
         assert_eq!(s.events["PROCESS_STATE_STARTING"], 3);
         assert_eq!(s.events["TICK_5"], 1);
         assert_eq!(s.supervisord, Some("RUNNING"));
-        let text = render(&s, None, Format::Text);
+        let text = render(&s, None, None, Format::Text);
         for line in [
             "supervisor_process_transitions_total{group=\"web\",name=\"web\",from=\"STARTING\",to=\"BACKOFF\"} 2\n",
             "supervisor_process_starts_total{group=\"web\",name=\"web\"} 3\n",
@@ -550,7 +546,7 @@ mod tests {
             assert!(text.contains(line), "{line:?} not in:\n{text}");
         }
         assert!(!text.contains("# EOF"));
-        let om = render(&s, None, Format::OpenMetrics);
+        let om = render(&s, None, None, Format::OpenMetrics);
         assert!(om.contains("# TYPE supervisor_process_transitions counter\n"));
         assert!(om.contains("supervisor_process_fatal_total{group=\"web\",name=\"web\"} 1\n"));
         assert!(om.ends_with("# EOF\n"));
@@ -578,7 +574,12 @@ mod tests {
         assert_eq!((p.starts, p.exits, p.fatal), (0, [0, 0], 0));
         assert!(p.transitions.is_empty() && s.events.is_empty());
         assert_eq!(s.running_pids(), vec![("g".into(), "a".into(), 7)]);
-        let text = render(&s, Some(&[("g".into(), "a".into(), 4096)]), Format::Text);
+        let text = render(
+            &s,
+            Some(&[("g".into(), "a".into(), 4096)]),
+            None,
+            Format::Text,
+        );
         assert!(text
             .contains("supervisor_process_resident_memory_bytes{group=\"g\",name=\"a\"} 4096\n"));
         assert!(text.contains("supervisor_process_starts_total{group=\"g\",name=\"a\"} 0\n"));
@@ -586,16 +587,13 @@ mod tests {
 
     #[test]
     fn label_values_are_escaped_and_utf8_kept() {
-        let mut v = String::new();
-        escape_label(&mut v, "a\\b\"c\nd grüppe ü");
-        assert_eq!(v, "a\\\\b\\\"c\\nd grüppe ü");
         let mut s = State::new(0);
         feed(
             &mut s,
             "PROCESS_STATE_STARTING",
             "processname:we\"b\\ groupname:grüppe from_state:STOPPED tries:0",
         );
-        let text = render(&s, None, Format::Text);
+        let text = render(&s, None, None, Format::Text);
         assert!(
             text.contains(
                 "supervisor_process_starts_total{group=\"grüppe\",name=\"we\\\"b\\\\\"} 1\n"
@@ -616,8 +614,49 @@ mod tests {
         feed(&mut s, "PROCESS_GROUP_REMOVED", "groupname:web\n");
         assert!(!s.programs.contains_key("web"));
         assert!(s.programs.contains_key("other"));
-        assert!(!render(&s, None, Format::Text).contains("name=\"web\""));
+        assert!(!render(&s, None, None, Format::Text).contains("name=\"web\""));
         assert_eq!(s.events["PROCESS_GROUP_REMOVED"], 1);
+    }
+
+    #[test]
+    fn an_added_group_is_seeded_once_without_overwriting_what_events_said() {
+        let info = |group: &str, name: &str, statename: &str, pid| ProcessInfo {
+            group: group.into(),
+            name: name.into(),
+            statename: statename.into(),
+            pid,
+            start: 1_600_000_000,
+            ..Default::default()
+        };
+        let mut s = State::new(0);
+        feed(&mut s, "PROCESS_GROUP_ADDED", "groupname:late\n");
+        feed(&mut s, "PROCESS_GROUP_ADDED", "groupname:gone\n");
+        feed(&mut s, "PROCESS_GROUP_ADDED", "groupname:later\n");
+        // An event for late:b came before the answer: it stays as the event said.
+        feed(
+            &mut s,
+            "PROCESS_STATE_STOPPING",
+            "processname:b groupname:late from_state:RUNNING pid:9",
+        );
+        feed(&mut s, "PROCESS_GROUP_REMOVED", "groupname:gone\n");
+        let infos = [
+            info("late", "a", "RUNNING", 7),
+            info("late", "b", "RUNNING", 9),
+            info("gone", "x", "RUNNING", 8),
+            info("old", "o", "FATAL", 0),
+        ];
+        assert_eq!(s.seed_added(&infos), 1);
+        let a = &s.programs["late"]["a"];
+        assert_eq!((a.state, a.pid), (Some(ProcessState::Running), 7));
+        assert_eq!(s.programs["late"]["b"].state, Some(ProcessState::Stopping));
+        assert!(!s.programs.contains_key("gone") && !s.programs.contains_key("old"));
+        // `later` was not in the answer: it waits for the next one.
+        assert_eq!(s.added.iter().collect::<Vec<_>>(), ["later"]);
+        assert_eq!(s.seed_added(&infos), 0, "late is seeded once");
+        let text = render(&s, None, None, Format::Text);
+        assert!(text
+            .contains("supervisor_process_state{group=\"late\",name=\"a\",state=\"RUNNING\"} 1\n"));
+        assert!(text.contains("supervisor_process_starts_total{group=\"late\",name=\"a\"} 0\n"));
     }
 
     #[test]
@@ -626,17 +665,5 @@ mod tests {
         feed(&mut s, "SOMETHING_NEW", "x");
         feed(&mut s, "SOMETHING_NEW", "y");
         assert_eq!(s.events["SOMETHING_NEW"], 2);
-    }
-
-    #[test]
-    fn accept_header_picks_the_format() {
-        assert_eq!(Format::from_accept(None), Format::Text);
-        assert_eq!(Format::from_accept(Some("text/plain")), Format::Text);
-        assert_eq!(
-            Format::from_accept(Some(
-                "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
-            )),
-            Format::OpenMetrics
-        );
     }
 }

@@ -174,7 +174,9 @@ fn notifier(m: &ArgMatches, about: &str) -> Result<Option<Notifier>, Error> {
         config,
     } = options::per_event_mail(m)?;
     let others = crate::notify::options::channels(m, NAME)?;
-    options::notifier_for(&recipients, about, transport, config, others)
+    let mut notifier = options::notifier_for(&recipients, about, transport, config, others)?;
+    crate::notify::options::export_figures(m, NAME, notifier.as_mut())?;
+    Ok(notifier)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -32,7 +32,8 @@
 //! file per channel: `channel/mail.rs`, `channel/http.rs` and its presets, `channel/command.rs`),
 //! `channels` (the pure renderers of the HTTP and command channels), `outbox` (queue, worker,
 //! retry, spool, flood control, digests, for one channel), `notifier` (the fan-out to every
-//! channel of a listener), `options` (the channel options every notifying listener shares).
+//! channel of a listener), `options` (the channel options every notifying listener shares),
+//! `textfile` (`--metrics-textfile`: the outboxes' delivery figures for node_exporter).
 
 pub mod channel;
 pub mod channels;
@@ -40,6 +41,7 @@ pub mod notification;
 pub mod notifier;
 pub mod options;
 pub mod outbox;
+pub mod textfile;
 
 pub use channel::{Channel, DeliveryError, RenderError, Rendered, Words};
 pub use notification::{HttpPost, Kind, Notification};

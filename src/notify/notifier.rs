@@ -38,6 +38,7 @@ use std::sync::Arc;
 use crate::notify::channel::Channel;
 use crate::notify::notification::Notification;
 use crate::notify::outbox::{Backoff, Clock, Counted, Kept, Outbox, OutboxConfig, SystemClock};
+use crate::notify::textfile::{Exporter, Textfile};
 use crate::Error;
 
 /// A listener's handle on its channels: one outbox each.
@@ -45,6 +46,9 @@ pub struct Notifier {
     /// In the order the channels were given; the first holds the batch lines.
     outboxes: Vec<Outbox>,
     clock: Arc<dyn Clock>,
+    /// `--metrics-textfile`. After `outboxes`: dropped after them, so that its last write
+    /// shows what they left.
+    exporter: Option<Exporter>,
 }
 
 impl Notifier {
@@ -62,7 +66,22 @@ impl Notifier {
         if outboxes.is_empty() {
             return Err(Error::Setup("no channel to notify through".to_owned()));
         }
-        Ok(Notifier { outboxes, clock })
+        Ok(Notifier {
+            outboxes,
+            clock,
+            exporter: None,
+        })
+    }
+
+    /// Keep the channels' delivery figures in `textfile` (`--metrics-textfile`) from now on.
+    pub fn export(&mut self, textfile: Textfile) -> Result<(), Error> {
+        let exporter = Exporter::start(textfile, &self.outboxes).map_err(|e| {
+            Error::Setup(format!(
+                "cannot start the --metrics-textfile writer thread: {e}"
+            ))
+        })?;
+        self.exporter = Some(exporter);
+        Ok(())
     }
 
     /// Hand `n` to every channel; never waits for delivery.
@@ -145,6 +164,14 @@ impl Notifier {
     /// Deliver what is queued within the grace time, spool the rest, stop every worker: all
     /// at once, each on a thread of its own.
     pub fn shutdown(&mut self) {
+        self.stop_outboxes();
+        // What the outboxes left (spooled, lost) is in the figures now.
+        if let Some(exporter) = self.exporter.as_mut() {
+            exporter.finish();
+        }
+    }
+
+    fn stop_outboxes(&mut self) {
         if let [only] = self.outboxes.as_mut_slice() {
             only.shutdown();
             return;
@@ -195,6 +222,7 @@ impl Notifier {
         Notifier {
             outboxes,
             clock: Arc::clone(clock) as Arc<dyn Clock>,
+            exporter: None,
         }
     }
 

@@ -1,8 +1,10 @@
 //! The channel options every notifying listener shares (issue 12): `--webhook`, `--slack`,
 //! `--discord`, `--teams`, `--telegram`, `--ntfy`, `--alertmanager`, `--command`, their secret
 //! files, `--hostname`, `--proxy`, `--notify-ca-file` and `--notify-timeout`; and what they
-//! build: the channels besides mail, for the listener's [`crate::notify::Notifier`]. Mail has its
-//! own options (channel/mail/options.rs). docs/notify.md ("Options") describes them for users.
+//! build: the channels besides mail, for the listener's [`crate::notify::Notifier`]. Also
+//! `--metrics-textfile` ([`export_figures`]), which reports on every channel, mail included.
+//! Mail has its own options (channel/mail/options.rs). docs/notify.md ("Options") describes
+//! them for users.
 //!
 //! Secrets (a webhook URL is its own credential; a bot or access token) can be kept off the
 //! command line, where every user sees them in `ps`. Precedence, per secret:
@@ -30,7 +32,8 @@ use crate::notify::channel::mail::options::parse_seconds;
 use crate::notify::channel::{alertmanager, discord, ntfy, slack, teams, telegram, webhook};
 use crate::notify::channels::telegram::{parse_token, DEFAULT_API};
 use crate::notify::channels::webhook::Header;
-use crate::notify::Channel;
+use crate::notify::textfile::Textfile;
+use crate::notify::{Channel, Notifier};
 use crate::Error;
 
 /// `--hostname NAME`: the host name put in every chat and webhook message.
@@ -55,6 +58,7 @@ pub const COMMAND_TIMEOUT_ARG: &str = "command-timeout";
 pub const PROXY: &str = "proxy";
 pub const NOTIFY_CA_FILE: &str = "notify-ca-file";
 pub const NOTIFY_TIMEOUT: &str = "notify-timeout";
+pub const METRICS_TEXTFILE: &str = "metrics-textfile";
 
 /// The environment's way to give each secret.
 pub const SLACK_ENV: &str = "SUPERLANCE_SLACK_URL";
@@ -125,7 +129,41 @@ pub fn args() -> Vec<Arg> {
             .value_name("SECS")
             .value_parser(parse_seconds)
             .help("Give up on an HTTP channel's request after SECS seconds, and retry [default: 10]"),
+        Arg::new(METRICS_TEXTFILE)
+            .long(METRICS_TEXTFILE)
+            .value_name("PATH")
+            .value_parser(clap::value_parser!(PathBuf))
+            .help("Keep the delivery figures (delivered, failed, retries, queue) in PATH for node_exporter's textfile collector (name it *.prom)"),
     ]
+}
+
+/// `--metrics-textfile PATH`: have `notifier` (`None`: the listener notifies nobody, which is
+/// said) keep its delivery figures there, labelled with `listener` and the process name
+/// supervisord gave us.
+pub fn export_figures(
+    m: &ArgMatches,
+    listener: &str,
+    notifier: Option<&mut Notifier>,
+) -> Result<(), Error> {
+    let Some(path) = one::<PathBuf>(m, METRICS_TEXTFILE) else {
+        return Ok(());
+    };
+    let Some(notifier) = notifier else {
+        log::warn!(
+            "--metrics-textfile {}: no channel to notify through, so no delivery figures; not written",
+            path.display()
+        );
+        return Ok(());
+    };
+    let process = std::env::var("SUPERVISOR_PROCESS_NAME")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| listener.to_owned());
+    notifier.export(Textfile {
+        path,
+        listener: listener.to_owned(),
+        process,
+    })
 }
 
 /// `--hostname`, else this machine's short name.

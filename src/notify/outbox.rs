@@ -26,11 +26,13 @@
 //!
 //! Modules: `state` (what the two threads share, and the protocol thread's side of it),
 //! `worker` (the delivery thread's decisions), `report` (what is left at the end), `queue`,
-//! `spool`, `flood`, `digest`, `clock` (time and backoff), `text` (words for log lines).
+//! `spool`, `flood`, `digest`, `clock` (time and backoff), `text` (words for log lines),
+//! `figures` (what was delivered, failed, retried, what waits: `--metrics-textfile`).
 
 mod clock;
 mod counts;
 mod digest;
+mod figures;
 mod flood;
 mod queue;
 mod report;
@@ -61,6 +63,7 @@ use worker::Worker;
 
 pub use clock::{Backoff, Clock, SystemClock};
 pub use counts::Counted;
+pub use figures::{Figures, Outcome, Snapshot};
 pub use flood::FloodLimit;
 
 /// How long `shutdown` waits, past the grace time, for a delivery that is under way (the
@@ -138,6 +141,16 @@ impl Outbox {
             shared,
             worker: Run::Thread(handle),
         })
+    }
+
+    /// The channel's name (`mail`, `webhook`, ...).
+    pub fn channel_name(&self) -> &str {
+        self.shared.channel.name()
+    }
+
+    /// This channel's delivery figures.
+    pub fn figures(&self) -> &Arc<Figures> {
+        &self.shared.figures
     }
 
     /// Hand over a notification; never waits for delivery. Errors are logged here.
@@ -260,6 +273,7 @@ impl Outbox {
                     sh.describe,
                     sh.words.sent
                 );
+                sh.figures.count(Outcome::Failed, 1);
                 return Kept::Refused;
             }
         };
@@ -380,6 +394,7 @@ fn prepare(
     let stamps = Stamps::default();
     let mut queue = Queue::new(config.queue_capacity);
     let capacity = queue.capacity();
+    let figures = Arc::new(Figures::default());
     let mut journals = Vec::new();
     if let Some(spool) = &spool {
         let left = spool.leftovers();
@@ -399,6 +414,7 @@ fn prepare(
             queue.push(Entry::Spooled(stamp));
         }
     }
+    figures.queued(queue.len());
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
             queue,
@@ -421,6 +437,7 @@ fn prepare(
         channel,
         journal_failing: AtomicBool::new(false),
         memory_in_hand: AtomicBool::new(false),
+        figures,
     });
     for (window, key, held, counted) in journals {
         let ended = Ended::recovered(key, window, &held, counted);

@@ -22,6 +22,7 @@ pub mod alertmanager;
 pub mod crash;
 pub mod fixture_server;
 pub mod pipe;
+pub mod prom;
 pub mod receiver;
 pub mod smtp;
 

@@ -183,6 +183,15 @@ impl Queue {
         Some(entry)
     }
 
+    /// How many notifications the backlog digest at the head holds (0: none): what `push`
+    /// merged is the difference (for the delivery figures).
+    pub fn backlog(&self) -> u64 {
+        match self.entries.front() {
+            Some(Entry::Backlog(d)) => d.count(),
+            _ => 0,
+        }
+    }
+
     /// Everything still queued, in order (at shutdown).
     pub fn drain(&mut self) -> Vec<Entry> {
         self.in_memory = 0;

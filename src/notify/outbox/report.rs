@@ -2,6 +2,7 @@
 //! count, sent at the next start), put there now if it was only in memory, or else named in
 //! the log as lost. Nothing is lost without a word.
 
+use super::figures::Outcome;
 use super::queue::Entry;
 use super::state::Shared;
 use crate::notify::channel::Rendered;
@@ -68,6 +69,10 @@ impl Shared {
                 },
             }
         }
+        // Only once closed: the queue is drained.
+        self.figures.queued(0);
+        self.figures.count(Outcome::Spooled, left.spooled as u64);
+        self.figures.count(Outcome::Failed, left.lost.len() as u64);
         let w = self.words;
         if let Some(spool) = &self.spool {
             if left.spooled > 0 {

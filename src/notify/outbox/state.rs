@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::clock::Clock;
 use super::digest::{notifications, Digest};
+use super::figures::{Figures, Outcome};
 use super::flood::{Admit, Ended, Flood, FloodLimit};
 use super::queue::{backlog_notification, Entry, Pending, Queue, MAX_BYTES};
 use super::spool::{Spool, Stamps};
@@ -38,6 +39,8 @@ pub(super) struct Shared {
     /// The worker holds a notification that is in memory only (no spool copy) and not
     /// delivered yet: with the queue's in-memory entries, what "delivery is behind" means.
     pub memory_in_hand: AtomicBool,
+    /// Delivery figures (`--metrics-textfile`).
+    pub figures: Arc<Figures>,
 }
 
 pub(super) struct State {
@@ -143,6 +146,7 @@ impl Shared {
         } else {
             log::debug!("flood control: {key}: held back: {}", n.summary());
         }
+        self.figures.count(Outcome::Held, 1);
         true
     }
 
@@ -181,12 +185,16 @@ impl Shared {
             self.report(vec![entry], None);
             return;
         }
+        let backlog = st.queue.backlog();
         let merging = st.queue.push(entry);
         st.changes += 1;
         if st.worker_idle {
             self.changed.notify_all();
         }
+        let (merged, queued) = (st.queue.backlog().saturating_sub(backlog), st.queue.len());
         drop(st);
+        self.figures.count(Outcome::Merged, merged);
+        self.figures.queued(queued);
         if merging {
             let w = self.words;
             log::warn!(

@@ -715,3 +715,60 @@ fn issue_15_behind_while_a_notification_waits_in_memory() {
     assert_eq!(t.delivered(), ["batch 1"]);
     assert!(!outbox.behind_in_memory());
 }
+
+#[test]
+fn delivery_figures_follow_what_happens() {
+    // issue 14 (--metrics-textfile): each outcome is counted where it happens, and what
+    // waits includes the notification the worker holds while it waits to retry it.
+    let dir = tempfile::tempdir().unwrap();
+    let clock = TestClock::new();
+    let t = FakeTransport::with(|f| f.transient = 2);
+    let mut cfg = config(None);
+    cfg.queue_capacity = 3;
+    cfg.flood = flood(1, Duration::from_secs(600));
+    let mut outbox = Outbox::manual(t.boxed(), cfg, &clock).unwrap();
+    let figures = Arc::clone(outbox.figures());
+    // [delivered, failed, spooled, merged, held]
+    let outcomes = || figures.snapshot().outcomes;
+    outbox.submit(mail("k1", Some("k")));
+    outbox.submit(mail("k2", Some("k")));
+    assert_eq!(outcomes(), [0, 0, 0, 0, 1]);
+    assert_eq!(figures.snapshot().waiting, 1);
+    // The first attempt fails: k1 waits in the worker's hands, not in the queue.
+    let until = outbox.run_pending().unwrap();
+    assert_eq!(
+        (figures.snapshot().waiting, figures.snapshot().retries),
+        (1, 1)
+    );
+    for n in 1..=5 {
+        outbox.submit(mail(&format!("m{n}"), None));
+    }
+    // backlog(m1, m2, m3), m4, m5 queued behind k1.
+    assert_eq!(outcomes(), [0, 0, 0, 3, 1]);
+    assert_eq!(figures.snapshot().waiting, 4);
+    clock.set(until);
+    while let Some(until) = outbox.run_pending() {
+        if until > clock.now() + Duration::from_secs(60) {
+            break; // the flood window's end
+        }
+        clock.set(until);
+    }
+    let s = figures.snapshot();
+    assert_eq!((s.outcomes[0], s.retries, s.waiting), (4, 2, 0));
+    assert_eq!(s.last_success, Some(1_700_000_003));
+    outbox.stop();
+    // The flood digest went out at shutdown.
+    assert_eq!(outcomes()[0], 5);
+
+    // Left in the spool at shutdown, or refused for good.
+    let t = FakeTransport::with(|f| {
+        f.always = Some(down());
+    });
+    let mut outbox = Outbox::manual(Picky::over(&t), config(Some(dir.path())), &clock).unwrap();
+    outbox.submit(mail("no recipient", None));
+    outbox.submit(mail("a", None));
+    outbox.stop();
+    let s = outbox.figures().snapshot();
+    assert_eq!(s.outcomes, [0, 1, 1, 0, 0]);
+    assert_eq!(s.waiting, 0);
+}

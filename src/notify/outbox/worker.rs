@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use super::clock::Backoff;
+use super::figures::Outcome;
 use super::flood::Flood;
 use super::queue::Entry;
 use super::report::{Leftovers, Unsent};
@@ -89,6 +90,7 @@ impl Worker {
         let Some(next_try) = self.current.as_ref().map(|c| c.next_try) else {
             return match st.queue.pop() {
                 Some(entry) => {
+                    let queued = st.queue.len();
                     drop(st);
                     self.current = load(sh, entry, now);
                     let memory = self
@@ -96,6 +98,8 @@ impl Worker {
                         .as_ref()
                         .is_some_and(|c| c.unsent.stamp.is_none());
                     sh.memory_in_hand.store(memory, Ordering::Relaxed);
+                    sh.figures.in_hand(self.current.is_some());
+                    sh.figures.queued(queued);
                     Step::Again
                 }
                 None if stopping => Step::Done,
@@ -122,6 +126,7 @@ impl Worker {
         if let Some(cur) = self.current.take() {
             let result = sh.channel.deliver(&cur.unsent.rendered);
             self.settle(sh, cur, result);
+            sh.figures.in_hand(self.current.is_some());
         }
         Step::Again
     }
@@ -139,6 +144,7 @@ impl Worker {
         }
         match result {
             Ok(()) => {
+                sh.figures.delivered(sh.clock.wall());
                 if let (Some(spool), Some(stamp)) = (&sh.spool, cur.unsent.stamp) {
                     if let Err(e) = spool.remove(stamp) {
                         log::warn!(
@@ -158,6 +164,7 @@ impl Worker {
             // The error's own text: a transient one ends "(will retry)".
             Err(why @ (DeliveryError::Transient(_) | DeliveryError::Later { .. })) => {
                 cur.failures = cur.failures.saturating_add(1);
+                sh.figures.retry();
                 let delay = match &why {
                     // At least what the server asked for (429/503 Retry-After), but never
                     // longer than the longest backoff: a server asking for a day must not
@@ -184,6 +191,7 @@ impl Worker {
                 self.current = Some(cur);
             }
             Err(why @ DeliveryError::Permanent(_)) => {
+                sh.figures.count(Outcome::Failed, 1);
                 let kept = match (&sh.spool, cur.unsent.stamp) {
                     (Some(spool), Some(stamp)) => match spool.fail(stamp) {
                         Ok(p) => format!("; the message is kept in {}", p.display()),
@@ -218,6 +226,7 @@ impl Worker {
             .chain(ended.into_iter().filter_map(|e| sh.digest_entry(e)))
             .collect();
         let left = sh.report(rest, self.current.take().map(|c| c.unsent));
+        sh.figures.in_hand(false);
         sh.lock().worker_done = true;
         sh.changed.notify_all();
         left
@@ -245,6 +254,7 @@ fn load(sh: &Shared, entry: Entry, now: Instant) -> Option<Current> {
                         path.display(),
                         sh.words.one
                     );
+                    sh.figures.count(Outcome::Failed, 1);
                     return None;
                 }
                 Err(ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
