@@ -210,16 +210,16 @@ impl Field {
     }
 
     /// The field whose token key is `key`, if any.
-    fn from_key(key: &str) -> Option<Field> {
+    fn from_key(key: &[u8]) -> Option<Field> {
         Some(match key {
-            "processname" => Field::ProcessName,
-            "groupname" => Field::GroupName,
-            "from_state" => Field::FromState,
-            "pid" => Field::Pid,
-            "tries" => Field::Tries,
-            "expected" => Field::Expected,
-            "when" => Field::When,
-            "type" => Field::Type,
+            b"processname" => Field::ProcessName,
+            b"groupname" => Field::GroupName,
+            b"from_state" => Field::FromState,
+            b"pid" => Field::Pid,
+            b"tries" => Field::Tries,
+            b"expected" => Field::Expected,
+            b"when" => Field::When,
+            b"type" => Field::Type,
             _ => return None,
         })
     }
@@ -408,11 +408,11 @@ impl<'a> Tokens<'a> {
     fn split(payload: &'a str) -> (Tokens<'a>, &'a str) {
         let mut values = [None; Field::ALL.len()];
         let mut split = protocol::Tokens::new(payload);
-        for (key, value) in split.by_ref().filter_map(|t| t.pair) {
-            if let Some(field) = Field::from_key(key) {
+        while let Some(span) = split.next_span() {
+            if let Some(field) = span.key(payload).and_then(Field::from_key) {
                 let slot = &mut values[field as usize];
                 if slot.is_none() {
-                    *slot = Some(value);
+                    *slot = Some(span.value(payload));
                 }
             }
         }
@@ -500,10 +500,10 @@ mod tests {
             assert_eq!(ProcessState::from_name(s.name()), Some(s));
         }
         for f in Field::ALL {
-            assert_eq!(Field::from_key(f.key()), Some(f));
+            assert_eq!(Field::from_key(f.key().as_bytes()), Some(f));
         }
         assert_eq!(ProcessState::from_name("running"), None);
-        assert_eq!(Field::from_key("channel"), None);
+        assert_eq!(Field::from_key(b"channel"), None);
     }
 
     #[test]

@@ -119,7 +119,7 @@ pub struct Header<'a> {
 
 impl<'a> Header<'a> {
     pub fn eventname(&self) -> &'a str {
-        &self.line[self.eventname.clone()]
+        self.line.get(self.eventname.clone()).unwrap_or_default()
     }
 
     /// The header line as received (without its newline).
@@ -143,20 +143,20 @@ impl<'a> Header<'a> {
         let mut eventname = None;
         let mut raw_len = None;
         let mut any = false;
-        for token in Tokens::new(line) {
+        let mut tokens = Tokens::new(line);
+        while let Some(span) = tokens.next_span() {
             any = true;
-            match token.pair {
+            match span.key(line) {
                 None => {
                     return Err(FrameError::MalformedHeader {
-                        token: quote(token.text),
+                        token: quote(span.text(line)),
                         header: quote(line),
                     })
                 }
-                Some(("eventname", v)) if eventname.is_none() => {
-                    let start = v.as_ptr() as usize - line.as_ptr() as usize;
-                    eventname = Some(start..start + v.len());
+                Some(b"eventname") if eventname.is_none() => {
+                    eventname = Some(span.colon + 1..span.end);
                 }
-                Some(("len", v)) if raw_len.is_none() => raw_len = Some(v),
+                Some(b"len") if raw_len.is_none() => raw_len = Some(span.value(line)),
                 Some(_) => {}
             }
         }
@@ -258,11 +258,42 @@ fn find_special(bytes: &[u8], mut i: usize, stop: u8) -> usize {
     i
 }
 
-impl<'a> Iterator for Tokens<'a> {
-    type Item = Token<'a>;
+/// Where a token lies in its line: `start..end`, and its first `:` (`usize::MAX`: none).
+/// Indices, not strings: most tokens are only compared (header tokens other than `eventname`
+/// and `len`, payload keys a type does not use), so no `&str` is made for them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Span {
+    start: usize,
+    colon: usize,
+    end: usize,
+}
 
-    #[inline(always)]
-    fn next(&mut self) -> Option<Token<'a>> {
+impl Span {
+    /// The key, before the first `:`; `None` without a `:` or with an empty key.
+    pub(crate) fn key<'a>(&self, line: &'a str) -> Option<&'a [u8]> {
+        if self.colon == usize::MAX || self.colon == self.start {
+            return None;
+        }
+        line.as_bytes().get(self.start..self.colon)
+    }
+
+    /// The value, after the first `:` (`""` without one).
+    pub(crate) fn value<'a>(&self, line: &'a str) -> &'a str {
+        // ':' and whitespace are ASCII, so these indices are char boundaries.
+        line.get(self.colon.saturating_add(1)..self.end)
+            .unwrap_or_default()
+    }
+
+    /// The whole token.
+    pub(crate) fn text<'a>(&self, line: &'a str) -> &'a str {
+        line.get(self.start..self.end).unwrap_or_default()
+    }
+}
+
+impl Tokens<'_> {
+    /// The next token's place, or `None` at the end of the line or at its first newline.
+    #[inline]
+    pub(crate) fn next_span(&mut self) -> Option<Span> {
         let bytes = self.line.as_bytes();
         let mut i = self.pos;
         while let Some(&b) = bytes.get(i) {
@@ -291,14 +322,28 @@ impl<'a> Iterator for Tokens<'a> {
             }
         }
         self.pos = i;
-        // Whitespace and ':' are ASCII, so these indices are char boundaries.
-        let text = self.line.get(start..i).unwrap_or_default();
-        let pair = if colon != usize::MAX && colon > start {
-            self.line.get(start..colon).zip(self.line.get(colon + 1..i))
-        } else {
-            None
-        };
-        Some(Token { text, pair })
+        Some(Span {
+            start,
+            colon,
+            end: i,
+        })
+    }
+}
+
+impl<'a> Iterator for Tokens<'a> {
+    type Item = Token<'a>;
+
+    fn next(&mut self) -> Option<Token<'a>> {
+        let span = self.next_span()?;
+        let line = self.line;
+        let pair = span.key(line).map(|_| {
+            let key = line.get(span.start..span.colon).unwrap_or_default();
+            (key, span.value(line))
+        });
+        Some(Token {
+            text: span.text(line),
+            pair,
+        })
     }
 }
 
