@@ -10,7 +10,7 @@
 //! which field, once per kind (issue 15). Faults are bits and static names: the valid path
 //! allocates nothing.
 
-use crate::protocol::Frame;
+use crate::protocol::{self, Frame};
 
 /// The states of a supervised process (supervisor/states.py).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -52,7 +52,17 @@ impl ProcessState {
     }
 
     pub fn from_name(name: &str) -> Option<ProcessState> {
-        ProcessState::ALL.into_iter().find(|s| s.name() == name)
+        Some(match name {
+            "STOPPED" => ProcessState::Stopped,
+            "STARTING" => ProcessState::Starting,
+            "RUNNING" => ProcessState::Running,
+            "BACKOFF" => ProcessState::Backoff,
+            "STOPPING" => ProcessState::Stopping,
+            "EXITED" => ProcessState::Exited,
+            "FATAL" => ProcessState::Fatal,
+            "UNKNOWN" => ProcessState::Unknown,
+            _ => return None,
+        })
     }
 }
 
@@ -199,6 +209,21 @@ impl Field {
         }
     }
 
+    /// The field whose token key is `key`, if any.
+    fn from_key(key: &[u8]) -> Option<Field> {
+        Some(match key {
+            b"processname" => Field::ProcessName,
+            b"groupname" => Field::GroupName,
+            b"from_state" => Field::FromState,
+            b"pid" => Field::Pid,
+            b"tries" => Field::Tries,
+            b"expected" => Field::Expected,
+            b"when" => Field::When,
+            b"type" => Field::Type,
+            _ => return None,
+        })
+    }
+
     fn bit(self) -> u16 {
         1 << self as u16
     }
@@ -279,14 +304,7 @@ const KNOWN: [&str; 20] = [
 ];
 
 pub(crate) fn parse<'a>(name: &'a str, payload: &'a str) -> Parsed<'a> {
-    let (line, data) = match payload.split_once('\n') {
-        Some((t, d)) => (t, d),
-        None => (payload, ""),
-    };
-    let mut tokens = Tokens {
-        line,
-        faults: Faults::default(),
-    };
+    let (mut tokens, data) = Tokens::split(payload);
     let event = typed(name, &mut tokens, data);
     let mut faults = tokens.faults;
     if !faults.is_empty() {
@@ -373,25 +391,45 @@ fn channel_of(name: &str) -> Channel {
     }
 }
 
-/// The `key:value` token line of a payload, noting the faults of the fields asked for.
+/// The `key:value` token line of a payload, split once into the values of the fields any
+/// type needs, noting the faults of the fields asked for.
+///
+/// One pass over the bytes, not a search per field: this runs for every event, most of which
+/// a listener does not act on (docs/performance.md). A key that comes twice counts at its
+/// first occurrence; tokens without `:` and unknown keys are skipped.
 struct Tokens<'a> {
-    line: &'a str,
+    values: [Option<&'a str>; Field::ALL.len()],
     faults: Faults,
 }
 
 impl<'a> Tokens<'a> {
-    fn get(&self, key: &str) -> Option<&'a str> {
-        self.line
-            .split_ascii_whitespace()
-            .find_map(|t| match t.split_once(':') {
-                Some((k, v)) if k == key => Some(v),
-                _ => None,
-            })
+    /// The tokens of `payload`'s first line, and the data after its first newline (`""` if
+    /// there is none).
+    fn split(payload: &'a str) -> (Tokens<'a>, &'a str) {
+        let mut values = [None; Field::ALL.len()];
+        let mut split = protocol::Tokens::new(payload);
+        while let Some(span) = split.next_span() {
+            if let Some(field) = span.key(payload).and_then(Field::from_key) {
+                let slot = &mut values[field as usize];
+                if slot.is_none() {
+                    *slot = Some(span.value(payload));
+                }
+            }
+        }
+        let tokens = Tokens {
+            values,
+            faults: Faults::default(),
+        };
+        (tokens, split.rest())
+    }
+
+    fn get(&self, field: Field) -> Option<&'a str> {
+        self.values[field as usize]
     }
 
     /// A text field the type needs: noted if missing.
     fn text(&mut self, field: Field) -> Option<&'a str> {
-        let value = self.get(field.key());
+        let value = self.get(field);
         if value.is_none() {
             self.faults.missing |= field.bit();
         }
@@ -400,7 +438,7 @@ impl<'a> Tokens<'a> {
 
     /// A number field: noted if present but not a number, or missing when `needed`.
     fn number<N: std::str::FromStr>(&mut self, field: Field, needed: bool) -> Option<N> {
-        match self.get(field.key()) {
+        match self.get(field) {
             None => {
                 if needed {
                     self.faults.missing |= field.bit();
@@ -454,6 +492,39 @@ mod tests {
             tries: None,
             expected: None,
         }
+    }
+
+    #[test]
+    fn names_and_keys_read_back() {
+        for s in ProcessState::ALL {
+            assert_eq!(ProcessState::from_name(s.name()), Some(s));
+        }
+        for f in Field::ALL {
+            assert_eq!(Field::from_key(f.key().as_bytes()), Some(f));
+        }
+        assert_eq!(ProcessState::from_name("running"), None);
+        assert_eq!(Field::from_key(b"channel"), None);
+    }
+
+    #[test]
+    fn first_token_of_a_key_counts_and_odd_tokens_are_skipped() {
+        let Event::ProcessState(s) = ev(
+            "PROCESS_STATE_RUNNING",
+            "junk :x processname:a:b groupname:g\tpid:7 pid:8 processname:z\nprocessname:data",
+        ) else {
+            panic!()
+        };
+        assert_eq!(
+            (s.process.name, s.process.group, s.pid),
+            ("a:b", "g", Some(7))
+        );
+        let Event::ProcessLog { data, .. } = ev(
+            "PROCESS_LOG_STDOUT",
+            "processname:a groupname:g pid:7 channel:stdout\nline 1\nline 2",
+        ) else {
+            panic!()
+        };
+        assert_eq!(data, "line 1\nline 2");
     }
 
     #[test]

@@ -35,6 +35,11 @@
 use std::io::{self, BufRead, Write};
 use std::time::Duration;
 
+mod tokens;
+
+use tokens::find_newline;
+pub(crate) use tokens::Tokens;
+
 /// The largest payload we accept, in bytes or characters. supervisord's own payloads are at
 /// most one read of process output (128 KiB) plus a few tokens, or `capture_maxbytes` of a
 /// PROCESS_COMMUNICATION capture; 16 MiB leaves room for any sane capture. A bigger `len` is
@@ -119,7 +124,7 @@ pub struct Header<'a> {
 
 impl<'a> Header<'a> {
     pub fn eventname(&self) -> &'a str {
-        &self.line[self.eventname.clone()]
+        self.line.get(self.eventname.clone()).unwrap_or_default()
     }
 
     /// The header line as received (without its newline).
@@ -130,9 +135,7 @@ impl<'a> Header<'a> {
     /// Every `key:value` token in the order received, unknown keys included.
     pub fn tokens(&self) -> impl Iterator<Item = (&'a str, &'a str)> {
         // Validated by `parse`: every token has a ':' after a non-empty key.
-        self.line
-            .split_ascii_whitespace()
-            .filter_map(|t| t.split_once(':'))
+        Tokens::new(self.line).filter_map(|t| t.pair)
     }
 
     /// The value of a header token, e.g. `serial` or `pool`.
@@ -145,20 +148,20 @@ impl<'a> Header<'a> {
         let mut eventname = None;
         let mut raw_len = None;
         let mut any = false;
-        for token in line.split_ascii_whitespace() {
+        let mut tokens = Tokens::new(line);
+        while let Some(span) = tokens.next_span() {
             any = true;
-            match token.split_once(':') {
-                Some(("", _)) | None => {
+            match span.key(line) {
+                None => {
                     return Err(FrameError::MalformedHeader {
-                        token: quote(token),
+                        token: quote(span.text(line)),
                         header: quote(line),
                     })
                 }
-                Some(("eventname", v)) if eventname.is_none() => {
-                    let start = v.as_ptr() as usize - line.as_ptr() as usize;
-                    eventname = Some(start..start + v.len());
+                Some(b"eventname") if eventname.is_none() => {
+                    eventname = Some(span.value_range());
                 }
-                Some(("len", v)) if raw_len.is_none() => raw_len = Some(v),
+                Some(b"len") if raw_len.is_none() => raw_len = Some(span.value(line)),
                 Some(_) => {}
             }
         }
@@ -373,7 +376,7 @@ impl<I: Input> Source<I> {
                     header: quote_bytes(line),
                 });
             }
-            let (used, done) = match available.iter().position(|&b| b == b'\n') {
+            let (used, done) = match find_newline(available) {
                 Some(i) => (i + 1, true),
                 None => (available.len(), false),
             };

@@ -15,8 +15,12 @@
 //! Ending: clean end of input between frames → exit 0. A framing error → one line on stderr
 //! and a non-zero exit: supervisord restarts us and re-sends the event in hand. SIGTERM/SIGINT
 //! → the event in hand is finished, `shutdown` runs, exit 0. SIGHUP → logs are reopened.
-//! Signals wake the blocked read through a self-pipe that is polled together with stdin, so
-//! no signal is missed between a check and a read.
+//! The loop waits for the next event in a plain read(2), one system call like the floor's
+//! (docs/performance.md). A signal still ends that wait, and none is missed between a check
+//! and the read: the handler sets `O_NONBLOCK` on stdin for a read about to start or being
+//! restarted, and sends a signal that landed on another thread on to the loop's
+//! ([`Wakeup`]). While a timer is set ([`Listener::next_wakeup`]) the read waits in poll(2)
+//! on stdin and a self-pipe the handlers write to.
 //!
 //! Odd but well-framed input is acknowledged, never fatal (issue 15): a header or payload that
 //! is not UTF-8 (a server that passes program output through as bytes) arrives repaired, with
@@ -78,7 +82,8 @@ impl Flags {
     }
 
     fn take_hangup(&self) -> bool {
-        self.hangup.swap(false, Ordering::SeqCst)
+        // A plain load first: this runs for every event, and a SIGHUP is rare.
+        self.hangup.load(Ordering::Relaxed) && self.hangup.swap(false, Ordering::SeqCst)
     }
 
     /// Ask the loop to stop after the event in hand (as SIGTERM does).
@@ -87,27 +92,134 @@ impl Flags {
     }
 }
 
-/// Install SIGTERM/SIGINT/SIGHUP handlers: each sets its flag, then writes to a self-pipe
-/// whose read end [`Stdin`] polls.
-fn install_signals() -> io::Result<(Flags, UnixStream)> {
+/// What the signal handlers share with [`Stdin`], which reads on the loop's thread.
+///
+/// The reader blocks in a plain read(2), not in poll(2): one system call per event fewer
+/// (docs/performance.md). A signal must still end a blocked read, and must not be lost
+/// between the reader's last look at the flags and its read. So:
+/// - the handler sets `woken`, then, if the reader is `reading`, sets `O_NONBLOCK` on the
+///   input: a read not yet entered, or restarted after the handler (SA_RESTART), then fails
+///   with EAGAIN at once instead of blocking;
+/// - the reader sets `reading`, then looks at `woken`; the handler sets `woken`, then looks
+///   at `reading` (all SeqCst): a signal is either seen before the read or sets `O_NONBLOCK`
+///   for it;
+/// - a signal that lands on another thread (a listener's worker) is sent on to the loop's
+///   thread (tgkill), whose blocked read only that ends.
+///
+/// The reader clears `O_NONBLOCK` again before it next looks at `woken`. With a deadline
+/// (a timer of the listener) the reader polls stdin and the self-pipe the handlers also
+/// write to, as before.
+struct Wakeup {
+    woken: AtomicBool,
+    reading: AtomicBool,
+    /// The input the reader reads (fd 0).
+    fd: RawFd,
+    /// The loop's thread, from gettid(2).
+    tid: libc::pid_t,
+    /// The write end of the self-pipe.
+    pipe: UnixStream,
+}
+
+impl Wakeup {
+    /// The work of a handler for `sig`, which has just set its flag. Async-signal-safe: atomics
+    /// and system calls only (signal-hook keeps errno).
+    fn on_signal(&self, sig: libc::c_int, forwarded: &AtomicBool) {
+        // SAFETY: gettid has no preconditions.
+        let tid = unsafe { libc::gettid() };
+        self.woken.store(true, Ordering::SeqCst);
+        // SAFETY: a one-byte send on a socket we own; MSG_DONTWAIT: if the pipe is full, a
+        // wake-up is already waiting in it.
+        unsafe {
+            libc::send(
+                self.pipe.as_raw_fd(),
+                [1u8].as_ptr().cast(),
+                1,
+                libc::MSG_DONTWAIT,
+            )
+        };
+        if self.reading.load(Ordering::SeqCst) {
+            set_nonblocking(self.fd, true);
+            if tid != self.tid {
+                forwarded.store(true, Ordering::SeqCst);
+                // SAFETY: tgkill has no memory preconditions; the loop's thread lives as long
+                // as the process runs the loop.
+                unsafe { libc::tgkill(libc::getpid(), self.tid, sig) };
+            }
+        }
+    }
+}
+
+/// Set or clear `O_NONBLOCK` on `fd` (fcntl(2): async-signal-safe).
+fn set_nonblocking(fd: RawFd, on: bool) {
+    // SAFETY: F_GETFL/F_SETFL on an fd number; a closed fd only makes them fail.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags < 0 {
+            return;
+        }
+        let wanted = if on {
+            flags | libc::O_NONBLOCK
+        } else {
+            flags & !libc::O_NONBLOCK
+        };
+        if wanted != flags {
+            libc::fcntl(fd, libc::F_SETFL, wanted);
+        }
+    }
+}
+
+/// Install SIGTERM/SIGINT/SIGHUP handlers: each sets its flag, then wakes the reader
+/// ([`Wakeup`]). Called on the loop's thread.
+fn install_signals() -> io::Result<(Flags, Arc<Wakeup>, UnixStream)> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let flags = Flags::default();
     let (wake_read, wake_write) = UnixStream::pair()?;
     wake_read.set_nonblocking(true)?;
-    for sig in [SIGTERM, SIGINT] {
-        signal_hook::flag::register(sig, Arc::clone(&flags.terminate))?;
-        signal_hook::low_level::pipe::register(sig, wake_write.try_clone()?)?;
+    let wakeup = Arc::new(Wakeup {
+        woken: AtomicBool::new(false),
+        reading: AtomicBool::new(false),
+        fd: 0,
+        // SAFETY: gettid has no preconditions.
+        tid: unsafe { libc::gettid() },
+        pipe: wake_write,
+    });
+    for (sig, flag) in [
+        (SIGTERM, &flags.terminate),
+        (SIGINT, &flags.terminate),
+        (SIGHUP, &flags.hangup),
+    ] {
+        let flag = Arc::clone(flag);
+        let wakeup = Arc::clone(&wakeup);
+        // A signal this handler sent on to the loop's thread: there it has nothing left to
+        // do (the read it ends sees O_NONBLOCK), and must not count twice (one SIGHUP, one
+        // reopen).
+        let forwarded = AtomicBool::new(false);
+        let action = move || {
+            // SAFETY: gettid has no preconditions.
+            let on_loop = unsafe { libc::gettid() } == wakeup.tid;
+            if on_loop && forwarded.swap(false, Ordering::SeqCst) {
+                return;
+            }
+            flag.store(true, Ordering::SeqCst);
+            wakeup.on_signal(sig, &forwarded);
+        };
+        // SAFETY: the action is async-signal-safe (atomics and system calls, no allocation,
+        // no lock).
+        unsafe { signal_hook::low_level::register(sig, action) }?;
     }
-    signal_hook::flag::register(SIGHUP, Arc::clone(&flags.hangup))?;
-    signal_hook::low_level::pipe::register(SIGHUP, wake_write)?;
-    Ok((flags, wake_read))
+    Ok((flags, wakeup, wake_read))
 }
 
 /// Run `listener` on the real stdin/stdout until the end of input or a signal.
 pub fn run(listener: &mut dyn Listener) -> Result<(), Error> {
-    let (flags, wake) = install_signals()
+    let (flags, wakeup, pipe) = install_signals()
         .map_err(|e| Error::Setup(format!("cannot install signal handlers: {e}")))?;
-    let result = serve(listener, Stdin::new(Some(wake)), Stdout::new(), &flags);
+    let result = serve(
+        listener,
+        Stdin::new(Some((wakeup, pipe))),
+        Stdout::new(),
+        &flags,
+    );
     listener.shutdown();
     result
 }
@@ -237,24 +349,26 @@ pub struct Stdin {
     buf: Box<[u8]>,
     pos: usize,
     end: usize,
-    wake: Option<UnixStream>,
+    /// What the signal handlers share with us, and the self-pipe's read end.
+    signals: Option<(Arc<Wakeup>, UnixStream)>,
     deadline: Option<Instant>,
 }
 
 impl Stdin {
-    pub fn new(wake: Option<UnixStream>) -> Stdin {
+    fn new(signals: Option<(Arc<Wakeup>, UnixStream)>) -> Stdin {
         Stdin {
             fd: 0,
             buf: vec![0; 64 * 1024].into_boxed_slice(),
             pos: 0,
             end: 0,
-            wake,
+            signals,
             deadline: None,
         }
     }
 
-    /// poll(2) on stdin and the wake pipe. Returns (stdin ready, woken by a signal).
+    /// poll(2) on stdin and the self-pipe. Returns (stdin ready, woken by a signal).
     fn poll(&self, timeout: Option<Duration>) -> io::Result<(bool, bool)> {
+        let pipe = self.signals.as_ref().map(|(_, pipe)| pipe);
         let mut fds = [
             libc::pollfd {
                 fd: self.fd,
@@ -262,7 +376,7 @@ impl Stdin {
                 revents: 0,
             },
             libc::pollfd {
-                fd: self.wake.as_ref().map_or(-1, |w| w.as_raw_fd()),
+                fd: pipe.map_or(-1, |p| p.as_raw_fd()),
                 events: libc::POLLIN,
                 revents: 0,
             },
@@ -277,13 +391,72 @@ impl Stdin {
         let ready = fds[0].revents != 0;
         let woken = fds[1].revents != 0;
         if woken {
-            if let Some(mut w) = self.wake.as_ref() {
+            if let Some(mut p) = pipe {
                 let mut sink = [0u8; 64];
-                while matches!(w.read(&mut sink), Ok(n) if n > 0) {}
+                while matches!(p.read(&mut sink), Ok(n) if n > 0) {}
             }
         }
         Ok((ready, woken))
     }
+
+    /// Wait for input until the deadline, a signal, or input: poll(2), then read(2).
+    fn read_by_deadline(&mut self, deadline: Instant) -> io::Result<usize> {
+        if let Some((wakeup, _)) = &self.signals {
+            if wakeup.woken.swap(false, Ordering::SeqCst) {
+                set_nonblocking(self.fd, false);
+                return Err(io::ErrorKind::Interrupted.into());
+            }
+        }
+        let (ready, woken) = self.poll(Some(deadline.saturating_duration_since(Instant::now())))?;
+        if woken {
+            return Err(io::ErrorKind::Interrupted.into());
+        }
+        if !ready {
+            // The deadline passed (once: a frame being read goes on waiting).
+            self.deadline = None;
+            return Err(io::ErrorKind::Interrupted.into());
+        }
+        read_fd(self.fd, &mut self.buf)
+    }
+
+    /// Wait for input or a signal in read(2) alone ([`Wakeup`] says why that is safe).
+    fn read_blocking(&mut self) -> io::Result<usize> {
+        let Some((wakeup, _)) = &self.signals else {
+            return read_fd(self.fd, &mut self.buf);
+        };
+        wakeup.reading.store(true, Ordering::SeqCst);
+        if wakeup.woken.swap(false, Ordering::SeqCst) {
+            wakeup.reading.store(false, Ordering::SeqCst);
+            set_nonblocking(self.fd, false);
+            return Err(io::ErrorKind::Interrupted.into());
+        }
+        let result = read_fd(self.fd, &mut self.buf);
+        wakeup.reading.store(false, Ordering::SeqCst);
+        match result {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock
+                ) =>
+            {
+                // A signal set O_NONBLOCK (or ended the read): blocking again before the next
+                // look at `woken`, so that no later signal's O_NONBLOCK is undone unseen.
+                set_nonblocking(self.fd, false);
+                Err(io::ErrorKind::Interrupted.into())
+            }
+            other => other,
+        }
+    }
+}
+
+/// One read(2) of `fd` into `buf`.
+fn read_fd(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: buf is valid for writes of buf.len() bytes.
+    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n as usize)
 }
 
 impl Read for Stdin {
@@ -299,25 +472,12 @@ impl Read for Stdin {
 impl BufRead for Stdin {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         if self.pos == self.end {
-            let timeout = self
-                .deadline
-                .map(|d| d.saturating_duration_since(Instant::now()));
-            let (ready, woken) = self.poll(timeout)?;
-            if woken {
-                return Err(io::ErrorKind::Interrupted.into());
-            }
-            if !ready {
-                // The deadline passed (once: a frame being read goes on waiting).
-                self.deadline = None;
-                return Err(io::ErrorKind::Interrupted.into());
-            }
-            // SAFETY: buf is valid for writes of buf.len() bytes.
-            let n = unsafe { libc::read(self.fd, self.buf.as_mut_ptr().cast(), self.buf.len()) };
-            if n < 0 {
-                return Err(io::Error::last_os_error());
-            }
+            let n = match self.deadline {
+                Some(deadline) => self.read_by_deadline(deadline)?,
+                None => self.read_blocking()?,
+            };
             self.pos = 0;
-            self.end = n as usize;
+            self.end = n;
         }
         Ok(&self.buf[self.pos..self.end])
     }

@@ -327,6 +327,59 @@ fn sighup_is_survived_and_the_next_event_is_answered() {
     assert_eq!(show(&f.stdout), show(&answered(1)));
 }
 
+/// The threads of `pid` other than its main one (the protocol loop's).
+fn other_threads(pid: u32) -> Vec<libc::pid_t> {
+    let mut tids: Vec<libc::pid_t> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("/proc/<pid>/task")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|&tid| tid != pid as libc::pid_t)
+        .collect();
+    tids.sort();
+    tids
+}
+
+#[test]
+fn a_signal_landing_on_a_worker_thread_still_wakes_the_blocked_read() {
+    // The loop blocks in read(2) alone (no poll); a signal the kernel hands to another thread
+    // must be sent on to the loop's (src/runtime.rs, `Wakeup`). metrics has HTTP threads.
+    for sig in [libc::SIGHUP, libc::SIGTERM] {
+        let mut l = Running::spawn(BIN, &["metrics", "--listen", "127.0.0.1:0"]);
+        l.expect_stdout(READY);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut workers = other_threads(l.pid());
+        while workers.is_empty() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(10));
+            workers = other_threads(l.pid());
+        }
+        assert!(!workers.is_empty(), "metrics runs no other thread");
+        thread::sleep(Duration::from_millis(50)); // let the loop block in its read
+                                                  // kill(2) with a thread's id: the kernel prefers that thread for a process signal.
+                                                  // SAFETY: kill(2) has no memory-safety preconditions; the thread is our child's.
+        assert_eq!(unsafe { libc::kill(workers[0], sig) }, 0);
+        if sig == libc::SIGHUP {
+            assert!(
+                l.stderr_shows_within("SIGHUP: reopening logs", Duration::from_secs(1)),
+                "the blocked loop never saw the SIGHUP; stderr:\n{}",
+                l.stderr()
+            );
+            l.write(&frame(1, "TICK_5", "when:1700000005"));
+            l.expect_stdout(&answered(1));
+            let f = l.finish();
+            assert_eq!(f.code(), 0, "{}", f.stderr);
+            assert_eq!(
+                f.stderr.matches("SIGHUP: reopening logs").count(),
+                1,
+                "{}",
+                f.stderr
+            );
+        } else {
+            let f = l.exits_within(Duration::from_secs(1));
+            assert_eq!(f.code(), 0, "{}", f.stderr);
+            assert_eq!(show(&f.stdout), show(READY));
+        }
+    }
+}
+
 #[test]
 fn sighup_mid_event_still_reopens_the_logs() {
     // logrotate's `supervisorctl signal HUP` can land while a frame is being read: the event
