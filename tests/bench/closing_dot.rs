@@ -13,8 +13,8 @@
 //! - `superlance crashmail --smtp-host SINK` fed N crashes: the real thing, from the first
 //!   event to the N-th mail at the sink.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::{BufReader, Write};
+use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,7 +42,7 @@ pub fn bench(superlance: &Path) -> Result<(), String> {
         .name("smtp-sink-plain".into())
         .spawn(move || {
             for stream in listener.incoming().flatten() {
-                let _ = session(stream, &counter);
+                let _ = crate::smtp_session(stream, &counter, false);
             }
         })
         .map_err(|e| format!("SMTP sink: {e}"))?;
@@ -167,40 +167,4 @@ fn crashmail(bin: &Path, addr: SocketAddr, mails: u64, received: &AtomicU64) -> 
     (got >= mails)
         .then_some(())
         .ok_or_else(|| format!("crashmail: {got} of {mails} mails arrived within 60 s"))
-}
-
-/// The sink's side: as [`crate::smtp_session`], without TCP_QUICKACK.
-fn session(stream: TcpStream, received: &AtomicU64) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(STALL))?;
-    let mut out = stream.try_clone()?;
-    let mut input = BufReader::new(stream);
-    let mut line = Vec::with_capacity(256);
-    out.write_all(b"220 bench-sink ESMTP\r\n")?;
-    loop {
-        line.clear();
-        if input.read_until(b'\n', &mut line)? == 0 {
-            return Ok(());
-        }
-        match line.get(..4).map(<[u8]>::to_ascii_uppercase).as_deref() {
-            Some(b"DATA") => {
-                out.write_all(b"354 end with <CRLF>.<CRLF>\r\n")?;
-                loop {
-                    line.clear();
-                    if input.read_until(b'\n', &mut line)? == 0 {
-                        return Ok(());
-                    }
-                    if line == b".\r\n" {
-                        break;
-                    }
-                }
-                received.fetch_add(1, Ordering::Relaxed);
-                out.write_all(b"250 2.0.0 taken\r\n")?;
-            }
-            Some(b"QUIT") => {
-                out.write_all(b"221 2.0.0 bye\r\n")?;
-                return Ok(());
-            }
-            _ => out.write_all(b"250 ok\r\n")?,
-        }
-    }
 }
